@@ -1,0 +1,119 @@
+"""Grade a folder of submissions and write what instructors and LMSs read.
+
+Layout written to ``out_dir`` for one topic::
+
+    <out_dir>/<student_id>/results.json   Gradescope schema
+    <out_dir>/grades.csv                  student_id, score, max_score, one column per check
+    <out_dir>/summary.json                the same, for machines
+
+With several topics each gets its own sub-folder ``<out_dir>/<topic>/``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.grading import (
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_CHECK_TIMEOUT,
+    Job,
+    available_topics,
+    grade_jobs,
+    jobs_for_folder,
+)
+from autograder.results import SubmissionResult, atomic_write, write_grades_csv, write_results_json
+
+
+class BatchError(ValueError):
+    """deepgrade itself cannot run this batch (bad topic, missing folder)."""
+
+
+@dataclass
+class BatchReport:
+    """What one ``grade`` run produced."""
+
+    topics: list[str]
+    results: list[SubmissionResult]
+    out_dir: Path
+    isolation: str = ""
+
+    def by_topic(self, topic: str) -> list[SubmissionResult]:
+        return sorted((r for r in self.results if r.topic == topic), key=lambda r: r.student_id)
+
+    def summary(self) -> dict:
+        return {
+            "topics": self.topics,
+            "out_dir": str(self.out_dir),
+            "students": sorted({r.student_id for r in self.results}),
+            "results": [
+                {"student_id": r.student_id, "topic": r.topic, "score": r.score, "max_score": r.max_score,
+                 "failed_checks": [c.check_id for c in r.checks if not c.passed]}
+                for r in sorted(self.results, key=lambda r: (r.topic, r.student_id))
+            ],
+        }
+
+
+def resolve_topics(spec: str) -> list[str]:
+    """'all', one topic, or a comma-separated list -> validated topic names."""
+    known = available_topics()
+    wanted = known if spec == "all" else [t.strip() for t in spec.split(",") if t.strip()]
+    unknown = [t for t in wanted if t not in known]
+    if unknown or not wanted:
+        raise BatchError(f"unknown topic {', '.join(unknown) or spec!r}; choose from: {', '.join(known)} or 'all'")
+    return wanted
+
+
+def grade_folder(topic_spec: str, submissions_dir: Path, out_dir: Path, *, workers: int | None = None,
+                 call_timeout: float = DEFAULT_CALL_TIMEOUT, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
+                 on_result: Callable[[SubmissionResult], None] | None = None,
+                 jobs: list[Job] | None = None) -> BatchReport:
+    """Grade every student folder in ``submissions_dir`` and write the outputs."""
+    topics = resolve_topics(topic_spec)
+    submissions_dir = Path(submissions_dir)
+    if not submissions_dir.is_dir():
+        raise BatchError(f"submissions folder {submissions_dir} does not exist")
+    if jobs is None:
+        jobs = jobs_for_folder(submissions_dir, topics)
+    if not jobs:
+        raise BatchError(f"no student folders in {submissions_dir} (expected <student_id>/<topic>.py)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = grade_jobs(jobs, workers=workers, call_timeout=call_timeout, check_timeout=check_timeout,
+                         hide=[submissions_dir, out_dir], on_result=on_result)
+    report = BatchReport(topics, results, out_dir)
+    write_outputs(report)
+    return report
+
+
+def write_outputs(report: BatchReport) -> None:
+    """results.json per student, grades.csv and summary.json per topic."""
+    for topic in report.topics:
+        folder = report.out_dir if len(report.topics) == 1 else report.out_dir / topic
+        results = report.by_topic(topic)
+        for r in results:
+            write_results_json(r, folder / r.student_id / "results.json")
+        write_grades_csv(results, folder / "grades.csv")
+    atomic_write(report.out_dir / "summary.json", json.dumps(report.summary(), indent=2) + "\n")
+
+
+def class_table(report: BatchReport) -> str:
+    """A plain-text table: one row per student, one column per topic, then the total."""
+    students = sorted({r.student_id for r in report.results})
+    cells = {(r.student_id, r.topic): r for r in report.results}
+    width = max([len("student"), *map(len, students)])
+    cols = [max(len(t), 7) for t in report.topics]
+    head = "student".ljust(width) + "  " + "  ".join(t.rjust(w) for t, w in zip(report.topics, cols)) + "    total"
+    lines = [head, "-" * len(head)]
+    for s in students:
+        row, total, total_max = [], 0.0, 0.0
+        for t, w in zip(report.topics, cols):
+            r = cells.get((s, t))
+            row.append(f"{r.score:g}".rjust(w) if r else "-".rjust(w))
+            if r:
+                total, total_max = total + r.score, total_max + r.max_score
+        pct = f"{100 * total / total_max:5.1f}%" if total_max else "   -  "
+        lines.append(s.ljust(width) + "  " + "  ".join(row) + f"   {pct}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Hidden graders: one pytest module per topic. Never shipped to students."""

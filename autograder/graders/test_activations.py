@@ -1,0 +1,322 @@
+"""Hidden graders: activations, derivatives, layer gradient norms, gradient health."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder.referee import Mistake, expect_array, expect_close, expect_equal
+from solutions import activations as ref
+
+RNG_SEED = 20251123
+
+
+def grid(lo: float = -12.0, hi: float = 12.0, n: int = 241) -> np.ndarray:
+    """Evenly spaced points that include 0 exactly, plus random ones (fixed seed)."""
+    rng = np.random.default_rng(RNG_SEED)
+    return np.concatenate([np.linspace(lo, hi, n), rng.normal(0, 4, 200)])
+
+
+def network(depth: int, width: int, batch: int, scale: float, seed: int, relu_safe: bool = False):
+    """A random stack of layers with its forward pass (weights, pre-activations, grad_output)."""
+    rng = np.random.default_rng(seed)
+    sizes = [width + (i % 3) for i in range(depth + 1)]
+    h = rng.normal(size=(batch, sizes[0]))
+    weights, zs = [], []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        W = rng.normal(0.0, scale / np.sqrt(fan_in), size=(fan_in, fan_out))
+        z = h @ W
+        if relu_safe:  # keep pre-activations away from the kink at 0
+            z = np.where(np.abs(z) < 1e-3, 1e-3, z)
+        weights.append(W)
+        zs.append(z)
+        h = ref.sigmoid(z)
+    grad_output = rng.normal(size=(batch, sizes[-1]))
+    return grad_output, weights, zs
+
+
+# ------------------------------------------------------------------------------ sigmoid
+
+
+@pytest.mark.points(6)
+@pytest.mark.visibility("visible")
+def test_sigmoid_values(submission):
+    """sigmoid matches 1/(1+exp(-z)) on 441 inputs"""
+    z = grid()
+    got = submission.sigmoid(z).fetch()
+    expect_close(got, ref.sigmoid(z), name="sigmoid(z)", inputs={"z": z}, misconceptions={
+        "returned exp(-z)/(1+exp(-z)), which is 1 - sigmoid(z)": 1 - ref.sigmoid(z),
+        "computed 1/(1+exp(z)) (sign of z flipped)": ref.sigmoid(-z),
+    })
+
+
+@pytest.mark.points(6)
+@pytest.mark.visibility("visible")
+def test_sigmoid_extreme_inputs(submission):
+    """sigmoid is stable for |z| up to 1e4 (no overflow, no NaN)"""
+    z = np.array([-1e4, -1000.0, -750.0, -50.0, -1e-8, 0.0, 1e-8, 50.0, 750.0, 1000.0, 1e4])
+    try:
+        got = submission.sigmoid.strict(z).fetch()
+    except Exception as exc:
+        if "overflow" in str(exc).lower() or "FloatingPointError" in str(exc) or "RuntimeWarning" in str(exc):
+            raise Mistake(
+                f"sigmoid overflows for large |z| ({exc}). np.exp(-z) with z = -1000 is exp(1000) = inf. "
+                "Hint: use exp(-|z|), which is always <= 1, and pick the formula by the sign of z.") from None
+        raise
+    expect_close(got, ref.sigmoid(z), name="sigmoid(z)", inputs={"z": z}, atol=1e-15,
+                 hint="for very negative z the answer is tiny but not NaN; exp(-|z|)/(1+exp(-|z|)) stays finite")
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_sigmoid_derivative_values(submission):
+    """sigmoid_derivative equals s*(1-s)"""
+    z = grid()
+    s = ref.sigmoid(z)
+    got = submission.sigmoid_derivative(z).fetch()
+    expect_close(got, ref.sigmoid_derivative(z), name="sigmoid_derivative(z)", inputs={"z": z}, misconceptions={
+        "computed sigmoid(z)*(1-z) instead of s*(1-s) with s = sigmoid(z)": s * (1 - z),
+        "computed z*(1-z): the derivative formula needs s = sigmoid(z), not z": z * (1 - z),
+        "returned sigmoid(z) itself instead of its derivative": s,
+        "returned 1 - sigmoid(z)": 1 - s,
+    })
+
+
+@pytest.mark.points(5)
+@pytest.mark.visibility("visible")
+def test_sigmoid_derivative_peak(submission):
+    """sigmoid's derivative peaks at exactly 0.25 at z = 0 and never exceeds it"""
+    z = np.concatenate([[0.0], np.linspace(-6, 6, 121), [-1e4, 1e4]])
+    got = expect_array(submission.sigmoid_derivative(z).fetch(), name="sigmoid_derivative(z)", shape=z.shape)
+    if not np.isclose(got[0], 0.25, rtol=0, atol=1e-12):
+        raise Mistake(f"sigmoid_derivative(0) should be exactly 0.25 (s = 0.5, so s*(1-s) = 0.25), got {got[0]:.6g}. "
+                      "This maximum is why each sigmoid layer shrinks the gradient at least 4x.")
+    if np.any(~np.isfinite(got)) or np.any(got > 0.25 + 1e-12) or np.any(got < 0):
+        bad = int(np.argmax(~np.isfinite(got) | (got > 0.25 + 1e-12) | (got < 0)))
+        raise Mistake(f"sigmoid_derivative must stay in [0, 0.25] and finite; at z = {z[bad]:g} it is {got[bad]!r}. "
+                      "For |z| = 1e4 the derivative is 0 (the unit is saturated), not NaN.")
+
+
+# ------------------------------------------------------------------------------ tanh, ReLU family
+
+
+@pytest.mark.points(7)
+@pytest.mark.visibility("visible")
+def test_tanh_derivative_values(submission):
+    """tanh_derivative equals 1 - tanh(z)**2"""
+    z = grid(-8, 8)
+    t = np.tanh(z)
+    got = submission.tanh_derivative(z).fetch()
+    expect_close(got, ref.tanh_derivative(z), name="tanh_derivative(z)", inputs={"z": z}, misconceptions={
+        "computed 1 - z**2 instead of 1 - tanh(z)**2": 1 - z**2,
+        "forgot the square: 1 - tanh(z)": 1 - t,
+        "returned tanh(z) itself": t,
+        "used the sigmoid derivative s*(1-s)": ref.sigmoid_derivative(z),
+    })
+
+
+@pytest.mark.points(7)
+@pytest.mark.visibility("visible")
+def test_relu_derivative_values(submission):
+    """relu_derivative is a float 0/1 array of the input's shape"""
+    rng = np.random.default_rng(RNG_SEED + 1)
+    z = rng.normal(size=(7, 5))
+    got = submission.relu_derivative(z).fetch()
+    expect_close(got, ref.relu_derivative(z), name="relu_derivative(z) for z of shape (7, 5)", inputs={"z": z},
+                 misconceptions={"returned ReLU itself, max(0, z), instead of its derivative": np.maximum(0, z)})
+
+
+@pytest.mark.points(5)
+@pytest.mark.visibility("visible")
+def test_relu_derivative_at_zero(submission):
+    """relu_derivative(0) is 0.0 (the convention the course uses)"""
+    z = np.array([-2.0, -1e-12, 0.0, 1e-12, 3.0])
+    got = submission.relu_derivative(z).fetch()
+    expect_close(got, ref.relu_derivative(z), name="relu_derivative(z)", inputs={"z": z}, misconceptions={
+        "used z >= 0, which gives 1 at z == 0; the convention is 1 only where z > 0": (z >= 0).astype(float),
+    })
+
+
+@pytest.mark.points(7)
+@pytest.mark.visibility("visible")
+def test_leaky_relu_derivative_values(submission):
+    """leaky_relu_derivative is 1 for z > 0 and alpha for z <= 0"""
+    z = grid(-5, 5, 101)
+    got = submission.leaky_relu_derivative(z).fetch()
+    expect_close(got, ref.leaky_relu_derivative(z), name="leaky_relu_derivative(z) with the default alpha",
+                 inputs={"z": z}, misconceptions={
+                     "returned 0 for z <= 0, which is plain ReLU; leaky ReLU keeps a slope alpha there":
+                         ref.relu_derivative(z),
+                     "gave 1 at z == 0; the convention is alpha for z <= 0":
+                         np.where(z >= 0, 1.0, 0.01),
+                     "returned the activation alpha*z instead of the slope alpha": np.where(z > 0, 1.0, 0.01 * z),
+                 })
+    got = submission.leaky_relu_derivative(z, alpha=0.2).fetch()
+    expect_close(got, ref.leaky_relu_derivative(z, alpha=0.2), name="leaky_relu_derivative(z, alpha=0.2)",
+                 inputs={"z": z}, misconceptions={"ignored the alpha argument (used 0.01)": np.where(z > 0, 1.0, 0.01)})
+
+
+@pytest.mark.points(7)
+@pytest.mark.visibility("visible")
+def test_elu_derivative_values(submission):
+    """elu_derivative is 1 for z > 0 and alpha*exp(z) for z <= 0"""
+    z = grid(-10, 10, 201)
+    got = submission.elu_derivative(z).fetch()
+    expect_close(got, ref.elu_derivative(z), name="elu_derivative(z)", inputs={"z": z}, misconceptions={
+        "returned the ELU activation instead of its derivative": np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1),
+        "used exp(z) - 1 for z <= 0 (that is ELU itself, minus alpha)": np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)) - 1),
+    })
+    got = submission.elu_derivative(z, alpha=0.5).fetch()
+    expect_close(got, ref.elu_derivative(z, alpha=0.5), name="elu_derivative(z, alpha=0.5)", inputs={"z": z},
+                 misconceptions={"forgot to multiply by alpha": ref.elu_derivative(z, alpha=1.0)})
+    big = np.array([800.0, 1e4])
+    got = submission.elu_derivative.strict(big).fetch()
+    expect_close(got, np.ones(2), name="elu_derivative for large positive z", inputs={"z": big},
+                 hint="np.where evaluates both branches: exp(800) overflows; clip z before exp")
+
+
+@pytest.mark.points(4)
+@pytest.mark.visibility("hidden")
+def test_derivatives_do_not_modify_input(submission):
+    """the derivative functions leave their input array unchanged"""
+    rng = np.random.default_rng(RNG_SEED + 2)
+    z = rng.normal(size=(6, 4))
+    z[0, 0] = 0.0
+    for name in ("sigmoid", "sigmoid_derivative", "tanh_derivative", "relu_derivative", "leaky_relu_derivative",
+                 "elu_derivative"):
+        remote_z = submission.put(z)
+        getattr(submission, name)(remote_z)
+        after = remote_z.fetch()
+        if not np.array_equal(after, z):
+            raise Mistake(f"{name} modified its input array in place (e.g. z[z <= 0] = 0). Callers still need z "
+                          "for the backward pass: compute into a new array instead.")
+
+
+# ------------------------------------------------------------------------------ gradient flow
+
+
+def _norms(submission, grad_output, weights, zs, activation):
+    got = submission.layer_gradient_norms(grad_output, weights, zs, activation=activation).fetch()
+    if type(got) not in (list, tuple) or not all(type(v) in (float, int, np.float64) for v in got):
+        raise Mistake(f"layer_gradient_norms should return a list of Python floats, got {type(got).__name__}"
+                      + (f" of {sorted({type(v).__name__ for v in got})}" if type(got) in (list, tuple) else "")
+                      + ". Hint: float(np.linalg.norm(g)).")
+    return np.array(got, dtype=float)
+
+
+def _check_norms(got, grad_output, weights, zs, activation):
+    expected = np.array(ref.layer_gradient_norms(grad_output, weights, zs, activation))
+    L = len(weights)
+    if got.shape != expected.shape:
+        raise Mistake(f"layer_gradient_norms should return one norm per layer ({L}), got {got.size}. "
+                      f"The gradient at the input of each of the {L} layers, last layer first; "
+                      "do not include the output gradient itself.")
+    derivative = {"sigmoid": ref.sigmoid_derivative, "tanh": ref.tanh_derivative, "relu": ref.relu_derivative}
+    no_act, g = [], grad_output
+    for W in reversed(weights):
+        g = g @ W.T
+        no_act.append(np.linalg.norm(g))
+    after_act, g = [], grad_output
+    for W, z in zip(reversed(weights), reversed(zs)):
+        g = (g * derivative[activation](z)) @ W.T
+        after_act.append(np.linalg.norm(g * 1.0))
+    mean_abs = []
+    g = grad_output
+    for W, z in zip(reversed(weights), reversed(zs)):
+        g = (g * derivative[activation](z)) @ W.T
+        mean_abs.append(np.mean(np.abs(g)))
+    expect_close(got, expected, name=f"layer_gradient_norms(..., activation={activation!r})", rtol=1e-6,
+                 misconceptions={
+                     "returned the norms first layer first; the contract is last layer first": expected[::-1],
+                     f"forgot to multiply by the {activation} derivative f'(z) at each layer": np.array(no_act),
+                     "used the mean absolute value instead of the Frobenius norm": np.array(mean_abs),
+                 },
+                 hint="for l = L..1: grad = (grad * f'(z_l)) @ W_l.T, then record np.linalg.norm(grad)")
+
+
+@pytest.mark.points(10)
+@pytest.mark.visibility("visible")
+def test_layer_gradient_norms_sigmoid(submission):
+    """layer_gradient_norms through 6 sigmoid layers (the vanishing profile)"""
+    grad_output, weights, zs = network(depth=6, width=5, batch=8, scale=1.0, seed=RNG_SEED + 3)
+    got = _norms(submission, grad_output, weights, zs, "sigmoid")
+    _check_norms(got, grad_output, weights, zs, "sigmoid")
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_layer_gradient_norms_relu_and_tanh(submission):
+    """layer_gradient_norms with relu and tanh, including a batch of one"""
+    for activation, seed, batch in (("relu", RNG_SEED + 4, 6), ("tanh", RNG_SEED + 5, 5), ("relu", RNG_SEED + 6, 1)):
+        grad_output, weights, zs = network(depth=4, width=4, batch=batch, scale=1.5, seed=seed, relu_safe=True)
+        got = _norms(submission, grad_output, weights, zs, activation)
+        _check_norms(got, grad_output, weights, zs, activation)
+
+
+# ------------------------------------------------------------------------------ diagnosis
+
+
+def _diagnosis(submission, norms, **kwargs):
+    got = submission.diagnose_gradients(norms, **kwargs).fetch()
+    if type(got) is not dict:
+        raise Mistake(f"diagnose_gradients should return a dict, got {type(got).__name__}.")
+    missing = {"vanished", "weak", "exploding", "status"} - set(got)
+    if missing:
+        raise Mistake(f"diagnose_gradients' result is missing the key(s) {sorted(missing)}.")
+    return got
+
+
+def _check_diagnosis(got, norms, label, **kwargs):
+    expected = ref.diagnose_gradients(norms, **kwargs)
+    for key in ("vanished", "weak", "exploding"):
+        mis = {}
+        if key == "weak":
+            mis["counted only the weak-but-not-vanished layers; vanished layers are weak too"] = (
+                expected["weak"] - expected["vanished"])
+        expect_equal(got[key], expected[key], name=f"{label}: {key!r} count", misconceptions=mis or None,
+                     hint="vanished: norm < 1e-6, weak: norm < 1e-4 (vanished included), exploding: norm > 100")
+    expect_equal(got["status"], expected["status"], name=f"{label}: status",
+                 hint="critical if any vanished, exploding or non-finite norm; warning if at least 2 weak; "
+                      "else healthy (the lecture's interpretation guide)")
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_diagnose_gradients_lecture_examples(submission):
+    """diagnose_gradients on the lecture's sigmoid, ReLU and exploding networks"""
+    cases = {
+        "sigmoid network": [1.2e-7, 8.9e-7, 1.234e-5, 1.56789e-3, 1.234567e-2, 1.2345678e-1],
+        "ReLU network": [2.45e-3, 1.1e-2, 5.0e-2, 1.3e-1, 4.2e-1, 8.91e-1],
+        "exploding network": [1.23e5, 4.0e4, 9.1e3, 5.67e2, 2.0e2, 1.5e2],
+        "one weak layer": [5e-5, 1e-2, 3e-1],
+        "two weak layers": [5e-5, 2e-5, 3e-1],
+    }
+    for label, norms in cases.items():
+        _check_diagnosis(_diagnosis(submission, norms), norms, label)
+
+
+@pytest.mark.points(6)
+@pytest.mark.visibility("hidden")
+def test_diagnose_gradients_boundaries(submission):
+    """thresholds are strict: exactly 1e-6, 1e-4 and 100 are not past them"""
+    cases = {
+        "norms exactly on the thresholds": [1e-6, 1e-4, 100.0],
+        "just past the thresholds": [9.999e-7, 9.999e-5, 100.0001],
+    }
+    for label, norms in cases.items():
+        _check_diagnosis(_diagnosis(submission, norms), norms, label)
+
+
+@pytest.mark.points(6)
+@pytest.mark.visibility("after_due_date")
+def test_diagnose_gradients_nonfinite_and_custom_thresholds(submission):
+    """NaN/inf norms are critical, and custom thresholds are honoured"""
+    norms = [1e-2, float("nan"), 3e-1]
+    got = _diagnosis(submission, norms)
+    expect_equal(got["status"], "critical", name="status for norms containing NaN",
+                 hint="NaN compares False with every threshold, so test np.isfinite explicitly")
+    norms = [1e-2, float("inf")]
+    _check_diagnosis(_diagnosis(submission, norms), norms, "norms containing inf")
+    norms = [5e-3, 2e-3, 20.0, 0.5]
+    kwargs = {"vanish": 1e-3, "weak": 1e-2, "explode": 10.0}
+    _check_diagnosis(_diagnosis(submission, norms, **kwargs), norms, "custom thresholds", **kwargs)

@@ -1,0 +1,338 @@
+"""Grade submissions: hidden pytest graders run in this process, student code in the sandbox.
+
+``grade_file`` grades one file; ``grade_jobs`` grades many (student, topic) jobs, in
+parallel processes, each running one pytest session whose ``submission`` fixture is
+parametrized over its students. Results flow out as ``SubmissionResult`` objects.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from autograder import __version__
+from autograder.results import VISIBILITIES, CheckResult, SubmissionResult
+from autograder.sandbox import Limits, Sandbox, Submission, SubmissionError
+
+GRADERS_DIR = Path(__file__).resolve().parent / "graders"
+GRADING_INI = GRADERS_DIR / "grading.ini"
+MAX_FILE_BYTES = 1_000_000
+DEFAULT_CALL_TIMEOUT = 2.0
+DEFAULT_CHECK_TIMEOUT = 10.0
+
+
+def available_topics() -> list[str]:
+    """Topics that have hidden graders, in curriculum order."""
+    order = ["activations", "initialization", "normalization", "residual", "clipping", "optimizers",
+             "regularization"]
+    found = {p.stem.removeprefix("test_") for p in GRADERS_DIR.glob("test_*.py")}
+    return [t for t in order if t in found] + sorted(found - set(order))
+
+
+def grader_version(topic: str) -> str:
+    """A short content hash of a topic's graders and reference (changes when either does)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in (GRADERS_DIR / f"test_{topic}.py", GRADERS_DIR / "conftest.py"):
+        if path.exists():
+            h.update(path.read_bytes())
+    ref = GRADERS_DIR.parents[1] / "solutions" / f"{topic}.py"
+    if ref.exists():
+        h.update(ref.read_bytes())
+    return h.hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One student's submission for one topic."""
+
+    student_id: str
+    topic: str
+    files: dict = field(hash=False, compare=False)  # file name -> bytes (the topic file and its siblings)
+    note: str = ""
+
+
+def read_student_files(folder: Path) -> tuple[dict[str, bytes], str]:
+    """The .py files of one student's folder (siblings may import each other)."""
+    files: dict[str, bytes] = {}
+    notes = []
+    for path in sorted(folder.glob("*.py")):
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            notes.append(f"{path.name} skipped: larger than {MAX_FILE_BYTES // 1000} kB")
+            continue
+        files[path.name] = path.read_bytes()
+    return files, "; ".join(notes)
+
+
+def jobs_for_folder(submissions_dir: Path, topics: Iterable[str]) -> list[Job]:
+    """One job per (student folder, topic); a missing topic file still yields a (zero) job."""
+    jobs = []
+    students = sorted(p for p in submissions_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for folder in students:
+        files, note = read_student_files(folder)
+        for topic in topics:
+            jobs.append(Job(folder.name, topic, files, note))
+    return jobs
+
+
+# ---------------------------------------------------------------------------- pytest plugin
+
+PLUGIN_KEY = pytest.StashKey["GradingPlugin"]()
+
+
+class GradingPlugin:
+    """Parametrizes the graders' ``submission`` fixture and turns reports into results."""
+
+    name = "deepgrade"
+
+    def __init__(self, jobs: list[Job], sandbox: Sandbox, on_result: Callable[[SubmissionResult], None], *,
+                 call_timeout: float, check_timeout: float, hide: list[str]) -> None:
+        self.jobs = jobs
+        self.sandbox = sandbox
+        self.on_result = on_result
+        self.call_timeout = call_timeout
+        self.check_timeout = check_timeout
+        self.hide = hide
+        self.current: int | None = None
+        self.live: Submission | None = None
+        self.checks: dict[int, list[CheckResult]] = {i: [] for i in range(len(jobs))}
+        self.started: dict[int, float] = {}
+        self.done: set[int] = set()
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[PLUGIN_KEY] = self
+
+    # --------------------------------------------------------------- collection
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "submission" not in metafunc.fixturenames:
+            return
+        topic = metafunc.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+        keys = [i for i, job in enumerate(self.jobs) if job.topic == topic]
+        metafunc.parametrize("submission", keys, indirect=True, ids=[self.jobs[k].student_id for k in keys])
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        keyed = [(self._key(item), n, item) for n, item in enumerate(items)]
+        items[:] = [item for key, n, item in sorted((k for k in keyed if k[0] is not None), key=lambda k: k[:2])]
+
+    @staticmethod
+    def _key(item: pytest.Item) -> int | None:
+        callspec = getattr(item, "callspec", None)
+        return callspec.params.get("submission") if callspec else None
+
+    # --------------------------------------------------------------- the fixture's backend
+    def submission_for(self, key: int) -> Submission:
+        if self.current != key:
+            self.finish_current()
+            job = self.jobs[key]
+            self.current = key
+            self.started[key] = time.perf_counter()
+            self.live = Submission(self.sandbox, job.topic, job.files, call_timeout=self.call_timeout,
+                                   import_timeout=max(5.0, 2 * self.call_timeout), hide=self.hide)
+        self.live.deadline = time.monotonic() + self.check_timeout
+        return self.live
+
+    def finish_current(self) -> None:
+        if self.current is None:
+            return
+        key, sub = self.current, self.live
+        printed = sub.output() if sub is not None and sub._conn is not None else ""
+        if sub is not None:
+            sub.close()
+        self.current, self.live = None, None
+        self._emit(key, printed)
+
+    def _emit(self, key: int, printed: str = "") -> None:
+        if key in self.done:
+            return
+        self.done.add(key)
+        job = self.jobs[key]
+        notes = [self.sandbox.isolation]
+        if job.note:
+            notes.append(job.note)
+        if printed.strip():
+            notes.append("Your code printed:\n" + printed.rstrip())
+        result = SubmissionResult(
+            student_id=job.student_id, topic=job.topic, checks=self.checks[key],
+            execution_time=time.perf_counter() - self.started.get(key, time.perf_counter()),
+            output="\n".join(notes), engine_version=__version__, grader_version=grader_version(job.topic),
+        )
+        self.on_result(result)
+
+    # --------------------------------------------------------------- reports
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report = outcome.get_result()
+        key = self._key(item)
+        if key is None:
+            return
+        final = (report.when == "call") or (report.when == "setup" and not report.passed)
+        if not final:
+            return
+        points = item.get_closest_marker("points")
+        max_score = float(points.args[0]) if points else 0.0
+        vis = item.get_closest_marker("visibility")
+        visibility = vis.args[0] if vis else "visible"
+        if visibility not in VISIBILITIES:
+            visibility = "visible"
+        func = getattr(item, "function", None)
+        doc = (func.__doc__ or "").strip().splitlines() if func else []
+        check_id = item.originalname.removeprefix("test_") if hasattr(item, "originalname") else item.name
+        passed = report.passed
+        message = "" if passed else failure_message(call)
+        topic = self.jobs[key].topic
+        self.checks[key].append(CheckResult(
+            check_id=check_id, name=doc[0] if doc else check_id.replace("_", " "), topic=topic,
+            score=max_score if passed else 0.0, max_score=max_score,
+            status="passed" if passed else "failed", output=message, visibility=visibility,
+        ))
+
+    def pytest_sessionfinish(self) -> None:
+        self.finish_current()
+        for key in range(len(self.jobs)):
+            self._emit(key)
+
+
+def failure_message(call: pytest.CallInfo) -> str:
+    """The teaching message for a failed check."""
+    excinfo = call.excinfo
+    if excinfo is None:
+        return "check failed"
+    exc = excinfo.value
+    if isinstance(exc, SubmissionError):
+        return exc.teaching_message()
+    if isinstance(exc, AssertionError):
+        return str(exc).split("\nassert ")[0].strip() or "the answer is not correct"
+    if isinstance(exc, pytest.skip.Exception):
+        return f"check skipped: {exc}"
+    # A grader that crashed on this answer: the answer is not credited, and the
+    # instructor sees the grader's traceback in the output.
+    tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return f"the grader could not judge this answer ({tail})"
+
+
+# ---------------------------------------------------------------------------- sessions
+
+
+_shared_sandbox: Sandbox | None = None
+
+
+def shared_sandbox() -> Sandbox:
+    """One fork server per process, started on first use."""
+    global _shared_sandbox
+    if _shared_sandbox is None or _shared_sandbox.proc.poll() is not None:
+        _shared_sandbox = Sandbox(Limits())
+    return _shared_sandbox
+
+
+def run_session(jobs: list[Job], on_result: Callable[[SubmissionResult], None], *,
+                call_timeout: float = DEFAULT_CALL_TIMEOUT, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
+                hide: Iterable[str | Path] = (), sandbox: Sandbox | None = None) -> None:
+    """Grade ``jobs`` in one pytest session in this process."""
+    if not jobs:
+        return
+    topics = sorted({j.topic for j in jobs})
+    missing = [t for t in topics if not (GRADERS_DIR / f"test_{t}.py").exists()]
+    if missing:
+        raise ValueError(f"no graders for topic(s) {', '.join(missing)}; available: {', '.join(available_topics())}")
+    plugin = GradingPlugin(jobs, sandbox or shared_sandbox(), on_result, call_timeout=call_timeout,
+                           check_timeout=check_timeout, hide=[str(Path(h).resolve()) for h in hide])
+    args = [str(GRADERS_DIR / f"test_{t}.py") for t in topics]
+    args += ["-c", str(GRADING_INI), "--rootdir", str(GRADERS_DIR.parents[1]), "-p", "no:terminal",
+             "-p", "no:cacheprovider", "-p", "no:stepwise", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # graders need no third-party plugins
+    try:
+        code = pytest.main(args, plugins=[plugin])
+    finally:
+        if saved is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+    if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        raise RuntimeError(f"the grading session failed (pytest exit code {int(code)})")
+    if len(plugin.done) != len(jobs):
+        raise RuntimeError("the grading session ended before every submission was graded")
+
+
+def grade_file(topic: str, path: str | Path, *, student_id: str | None = None,
+               call_timeout: float = DEFAULT_CALL_TIMEOUT, check_timeout: float = DEFAULT_CHECK_TIMEOUT
+               ) -> SubmissionResult:
+    """Grade one file as the submission for ``topic`` (its folder's other .py files come along)."""
+    path = Path(path)
+    files, note = read_student_files(path.parent)
+    files[f"{topic}.py"] = path.read_bytes()
+    results: list[SubmissionResult] = []
+    job = Job(student_id or path.parent.name, topic, files, note)
+    run_session([job], results.append, call_timeout=call_timeout, check_timeout=check_timeout,
+                hide=[path.parent])
+    return results[0]
+
+
+def _worker_main(jobs: list[Job], out: multiprocessing.Queue, options: dict) -> None:
+    try:
+        run_session(jobs, lambda r: out.put(("result", r.to_dict())), **options)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        out.put(("finished", None))
+
+
+def grade_jobs(jobs: list[Job], *, workers: int | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT,
+               check_timeout: float = DEFAULT_CHECK_TIMEOUT, hide: Iterable[str | Path] = (),
+               on_result: Callable[[SubmissionResult], None] | None = None) -> list[SubmissionResult]:
+    """Grade many jobs, in ``workers`` parallel processes (default: one per core)."""
+    workers = max(1, min(workers or os.cpu_count() or 1, len({j.student_id for j in jobs}) or 1))
+    results: list[SubmissionResult] = []
+
+    def collect(r: SubmissionResult) -> None:
+        results.append(r)
+        if on_result:
+            on_result(r)
+
+    options = {"call_timeout": call_timeout, "check_timeout": check_timeout, "hide": [str(h) for h in hide]}
+    if workers == 1:
+        run_session(jobs, collect, **options)
+        return results
+    # Keep each student's topics in one process; deal students round-robin.
+    students = sorted({j.student_id for j in jobs})
+    group_of = {s: i % workers for i, s in enumerate(students)}
+    groups = [[j for j in jobs if group_of[j.student_id] == g] for g in range(workers)]
+    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_worker_main, args=(g, out, options), daemon=True) for g in groups if g]
+    for p in procs:
+        p.start()
+    finished, errors = 0, []
+    while finished < len(procs):
+        try:
+            kind, payload = out.get(timeout=1.0)
+        except queue.Empty:
+            if all(not p.is_alive() for p in procs) and out.empty():
+                break
+            continue
+        if kind == "result":
+            collect(SubmissionResult.from_dict(payload))
+        elif kind == "error":
+            errors.append(payload)
+        else:
+            finished += 1
+    for p in procs:
+        p.join(timeout=5)
+    if errors:
+        raise RuntimeError("; ".join(errors))
+    got = {(r.student_id, r.topic) for r in results}
+    lost = [j for j in jobs if (j.student_id, j.topic) not in got]
+    if lost:
+        raise RuntimeError(f"{len(lost)} submission(s) were not graded (a grading process died)")
+    return results

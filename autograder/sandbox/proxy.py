@@ -1,0 +1,424 @@
+"""Parent side of the sandbox: the fork server, worker connections, and the proxy.
+
+Graders call ``submission.relu_derivative(z)``; the call crosses to the worker and what it
+returns stays there as a ``Remote`` handle. Only ``fetch()`` brings data back, and only
+plain data (see ``wire``). Every request has a wall-clock time limit; a worker that hangs,
+crashes or exits fails the request it was serving and is replaced on the next one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.sandbox.isolation import Limits
+from autograder.sandbox.wire import Ref, WireError, decode, encode, recv_message, send_message
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # folder holding the autograder package
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class SubmissionError(Exception):
+    """The submission could not produce an answer; the check it served scores 0."""
+
+    def teaching_message(self) -> str:
+        return str(self)
+
+
+class StudentException(SubmissionError):
+    """The student's code raised."""
+
+    def __init__(self, where: str, exc_type: str, message: str, tb: str = "") -> None:
+        self.where, self.exc_type, self.message, self.tb = where, exc_type, message, tb
+        super().__init__(f"{where} raised {exc_type}: {message}")
+
+    def teaching_message(self) -> str:
+        if self.exc_type == "NotImplementedError":
+            return f"{self.where} is not implemented yet (it raised NotImplementedError)."
+        if self.exc_type == "AttributeError" and self.message.startswith("module ") and "has no attribute" in self.message:
+            name = self.message.rsplit("attribute", 1)[-1].strip(" '\"")
+            return f"`{name}` is not defined in your file (check the name and spelling; the contract names it exactly)."
+        text = f"{self.where} raised {self.exc_type}: {self.message}"
+        return text + (f"\n{self.tb.rstrip()}" if self.tb else "")
+
+
+class StudentTimeout(SubmissionError):
+    """A call ran past its time limit."""
+
+
+class WorkerCrashed(SubmissionError):
+    """The worker process died (exit, crash, memory or CPU limit)."""
+
+
+class NotPlainData(SubmissionError):
+    """The student's value is not plain data, so it cannot be judged."""
+
+
+class ImportFailed(SubmissionError):
+    """The student's module could not be imported."""
+
+
+# ---------------------------------------------------------------------------- fork server
+
+
+def hidden_course_paths() -> list[str]:
+    """Paths a worker must never see: references, graders, samples, tests, history."""
+    paths = []
+    spec = importlib.util.find_spec("solutions")
+    if spec is not None:
+        paths.extend(str(Path(p).resolve()) for p in (spec.submodule_search_locations or []))
+    here = Path(__file__).resolve().parents[1]
+    paths += [str(here / "graders"), str(here / "samples")]
+    for name in ("tests", ".git", "solutions", "bench"):
+        candidate = PACKAGE_ROOT / name
+        if candidate.exists():
+            paths.append(str(candidate))
+    return sorted(set(paths))
+
+
+class Sandbox:
+    """One fork server, started fresh, from which every worker is forked."""
+
+    def __init__(self, limits: Limits | None = None, hide: list[str | Path] = ()) -> None:
+        self.limits = limits or Limits()
+        self.hide = sorted(set(hidden_course_paths()) | {str(Path(h).resolve()) for h in hide})
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._log = tempfile.TemporaryFile()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(PACKAGE_ROOT),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "DEEPGRADE_PROJECT": str(PACKAGE_ROOT),
+        }
+        if os.environ.get("DEEPGRADE_NO_NAMESPACES"):
+            env["DEEPGRADE_NO_NAMESPACES"] = os.environ["DEEPGRADE_NO_NAMESPACES"]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-s", "-m", "autograder.sandbox.zygote", str(child.fileno())],
+            pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL,
+            stdout=self._log, stderr=self._log, cwd="/",
+        )
+        child.close()
+        self.ctrl = parent
+        self.ctrl.settimeout(60)
+        try:
+            ready = decode(self.ctrl.recv(65536))
+        except (OSError, WireError) as exc:
+            self._log.seek(0)
+            log = self._log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"the sandbox fork server did not start: {exc}\n{log}") from None
+        _, self.isolated, self.reason, self.base_vm = ready
+        self.ctrl.settimeout(None)
+
+    @property
+    def isolation(self) -> str:
+        """One line for the grading output saying how submissions are confined."""
+        if self.isolated:
+            return "sandbox: own mount/network/PID namespaces, course files hidden, resource limits"
+        return f"sandbox: resource limits and a scrubbed import path only ({self.reason})"
+
+    def spawn(self, files: dict[str, bytes], hide: list[str] = (), timeout: float = 10.0) -> Connection:
+        """Fork a new worker holding ``files`` in its scratch folder, with ``hide`` covered too."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            socket.send_fds(self.ctrl, [encode("spawn")], [theirs.fileno()])
+        finally:
+            theirs.close()
+        mine.settimeout(timeout)
+        hidden = sorted(set(self.hide) | {str(Path(h).resolve()) for h in hide})
+        send_message(mine, {"files": files, "hide": hidden, "limits": self.limits.to_dict()})
+        reply = recv_message(mine)
+        if reply[0] != "started":
+            mine.close()
+            raise WorkerCrashed(f"the sandbox could not start a worker: {reply[1:]}")
+        return Connection(mine, reply[1])
+
+    def close(self) -> None:
+        try:
+            self.ctrl.close()
+        finally:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self._log.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Connection:
+    """A live worker: request/reply with a time limit, and a kill switch."""
+
+    def __init__(self, sock: socket.socket, pid: int) -> None:
+        self.sock, self.pid, self.alive = sock, pid, True
+        try:
+            self.pidfd = os.pidfd_open(pid)  # immune to pid reuse
+        except (AttributeError, OSError):
+            self.pidfd = None
+
+    def request(self, message: Any, timeout: float) -> Any:
+        if not self.alive:
+            raise WorkerCrashed("the worker is gone")
+        try:
+            self.sock.settimeout(max(timeout, 0.001))
+            send_message(self.sock, message)
+            reply = recv_message(self.sock)
+        except TimeoutError:
+            self.kill()
+            raise StudentTimeout(f"did not finish within {timeout:g} s (an infinite loop, or far too slow)") from None
+        except (EOFError, OSError, WireError) as exc:
+            self.kill()
+            raise WorkerCrashed(f"the worker process died ({exc})") from None
+        if type(reply) is not tuple or not reply:
+            self.kill()
+            raise WorkerCrashed("the worker sent a malformed reply")
+        if reply[0] == "exited":
+            self.kill()
+            raise WorkerCrashed(f"your code {reply[1] if len(reply) > 1 else 'exited'}")
+        return reply
+
+    def kill(self) -> None:
+        """Kill the worker; as PID 1 of its namespace, everything it started dies too."""
+        if not self.alive:
+            return
+        self.alive = False
+        try:
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)  # limits-only mode: the worker's session
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        self.sock.close()
+
+
+# ---------------------------------------------------------------------------- the proxy
+
+
+@dataclass
+class Submission:
+    """The student's module for one topic, as graders see it.
+
+    Attribute access and calls are forwarded to a sandboxed worker; a worker that dies is
+    replaced on the next request (objects created by the old one are gone).
+    """
+
+    sandbox: Sandbox
+    topic: str
+    files: dict[str, bytes]
+    call_timeout: float = 2.0
+    import_timeout: float = 5.0
+    hide: list[str] = field(default_factory=list)
+    _conn: Connection | None = field(default=None, repr=False)
+    _generation: int = field(default=0, repr=False)
+    _import_error: ImportFailed | None = field(default=None, repr=False)
+    _timed_out: set = field(default_factory=set, repr=False)
+    deadline: float | None = field(default=None, repr=False)
+
+    # -------------------------------------------------------------- worker life
+    def _connection(self) -> Connection:
+        if self._import_error is not None:
+            # A fresh exception each time: re-raising one object grows its traceback forever.
+            raise ImportFailed(str(self._import_error))
+        if self._conn is not None and self._conn.alive:
+            return self._conn
+        if f"{self.topic}.py" not in self.files:
+            self._import_error = ImportFailed(f"no {self.topic}.py in the submission")
+            raise self._import_error
+        self._generation += 1
+        conn = self.sandbox.spawn(self.files, self.hide)
+        try:
+            reply = conn.request(("import", self.topic), self.import_timeout)
+        except StudentTimeout:
+            self._import_error = ImportFailed(
+                f"importing {self.topic}.py did not finish within {self.import_timeout:g} s "
+                "(code at the top level of your file runs on import: an infinite loop there?)")
+            raise self._import_error from None
+        except WorkerCrashed as exc:
+            self._import_error = ImportFailed(f"importing {self.topic}.py: {exc}"
+                                              " (sys.exit/os._exit at the top level of your file?)")
+            raise self._import_error from None
+        if reply[0] != "ok":
+            conn.kill()
+            detail = f"{reply[1]}: {reply[2]}" if reply[0] == "error" else str(reply[1:])
+            tb = f"\n{reply[3].rstrip()}" if reply[0] == "error" and len(reply) > 3 and reply[3] else ""
+            self._import_error = ImportFailed(f"importing {self.topic}.py failed with {detail}{tb}")
+            raise self._import_error
+        self._conn = conn
+        return conn
+
+    def _timeout(self) -> float:
+        if self.deadline is None:
+            return self.call_timeout
+        return max(0.0, min(self.call_timeout, self.deadline - time.monotonic()))
+
+    def request(self, message: tuple, where: str = "your code", strike: str | None = None) -> Any:
+        """Send one request; translate the worker's answer into a value or an exception."""
+        if strike and strike in self._timed_out:
+            raise StudentTimeout(f"{strike} timed out earlier, so it was not called again")
+        conn = self._connection()
+        timeout = self._timeout()
+        if timeout <= 0:
+            raise StudentTimeout("this check ran out of time")
+        try:
+            reply = conn.request(message, timeout)
+        except StudentTimeout as exc:
+            if strike:
+                self._timed_out.add(strike)
+            raise StudentTimeout(f"{where} {exc}") from None
+        except WorkerCrashed as exc:
+            raise WorkerCrashed(f"{where}: {exc}") from None
+        kind = reply[0]
+        if kind == "ok":
+            return reply[1:] if len(reply) > 2 else (reply[1] if len(reply) > 1 else None)
+        if kind == "error" and len(reply) >= 3:
+            raise StudentException(where, str(reply[1]), str(reply[2]), str(reply[3]) if len(reply) > 3 else "")
+        if kind == "refused":
+            got = str(reply[2]) if len(reply) > 2 else "something else"
+            reason = str(reply[1]).removesuffix(" is not plain data")
+            inner = f" (it contains {reason})" if reason and reason not in got else ""
+            raise NotPlainData(f"{where} returned {got}{inner}, which cannot be graded. Return plain values: "
+                               "NumPy arrays (not subclasses), numbers, strings, None, or lists/tuples/dicts of these.")
+        raise WorkerCrashed(f"{where}: unexpected reply from the worker")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.kill()
+            self._conn = None
+
+    # -------------------------------------------------------------- grader API
+    def __getattr__(self, name: str) -> Remote:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Remote(self, 0, (("attr", name),), origin=name)
+
+    def put(self, value: Any) -> Remote:
+        """Place a copy of plain data in the worker; returns its handle."""
+        self._connection()
+        hid = self.request(("put", value), "placing data in the worker")
+        return Remote(self, hid, (), origin="data")
+
+    def has(self, name: str) -> bool:
+        """Does the student's module define ``name``?"""
+        return bool(self.request(("has", name), f"looking up {name}"))
+
+    def output(self) -> str:
+        """What the student's code printed so far (truncated)."""
+        try:
+            return str(self.request(("output",), "reading output"))
+        except SubmissionError:
+            return ""
+
+    def ref(self, handle: int, path: tuple) -> Ref:
+        return Ref(handle, path)
+
+
+class Remote:
+    """A value that lives in the worker: call it, index it, read attributes, or fetch it."""
+
+    __slots__ = ("_sub", "_handle", "_path", "_origin", "_generation")
+
+    def __init__(self, sub: Submission, handle: int, path: tuple, origin: str) -> None:
+        self._sub, self._handle, self._path, self._origin = sub, handle, path, origin
+        self._generation = sub._generation if handle else None
+
+    def _ref(self) -> Ref:
+        if self._generation is not None and self._generation != self._sub._generation:
+            raise WorkerCrashed("this value belonged to a worker that has since been restarted")
+        return Ref(self._handle, self._path)
+
+    @property
+    def label(self) -> str:
+        """How the student would write this expression, for messages."""
+        text = ""
+        for kind, key in self._path:
+            text += f".{key}" if kind == "attr" else f"[{key!r}]"
+        return (text.lstrip(".") or self._origin) if not self._handle else f"{self._origin}{text}"
+
+    def __getattr__(self, name: str) -> Remote:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Remote(self._sub, self._handle, self._path + (("attr", name),), self._origin)
+
+    def __getitem__(self, key: Any) -> Remote:
+        return Remote(self._sub, self._handle, self._path + (("item", key),), self._origin)
+
+    def __iter__(self):
+        raise TypeError("a Remote cannot be iterated; use .unpack(n) or .fetch()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Remote:
+        return self._call(args, kwargs, strict=False)
+
+    def strict(self, *args: Any, **kwargs: Any) -> Remote:
+        """Call with NumPy floating-point warnings (overflow, invalid, divide) raised as errors."""
+        return self._call(args, kwargs, strict=True)
+
+    def _call(self, args: tuple, kwargs: dict, strict: bool) -> Remote:
+        sub = self._sub
+        sub._connection()
+        message = ("call", self._ref(), _encode_args(args), _encode_args(kwargs), strict)
+        hid, _description = sub.request(message, f"{self.label}(...)", strike=self._origin)
+        return Remote(sub, hid, (), origin=self._origin)
+
+    def fetch(self) -> Any:
+        """The value as plain data (arrays are copies; nothing else crosses)."""
+        return self._sub.request(("fetch", self._ref()), self._result_label())
+
+    def describe(self) -> str:
+        """Short type description (e.g. 'tuple of length 2')."""
+        return str(self._sub.request(("describe", self._ref()), self._result_label()))
+
+    def unpack(self, n: int) -> tuple[Remote, ...]:
+        """Split a returned tuple/list of length n into n handles."""
+        try:
+            ids = self._sub.request(("unpack", self._ref(), n), self._result_label())
+        except NotPlainData:
+            got = self.describe()
+            raise NotPlainData(f"{self._result_label()} should return a tuple of {n} values, but returned {got}") from None
+        return tuple(Remote(self._sub, i, (), origin=self._origin) for i in ids)
+
+    def assign(self, value: Any) -> None:
+        """Write into a worker ndarray in place (``arr[...] = value``)."""
+        self._sub.request(("assign", self._ref(), value), "writing into a worker array")
+
+    def _result_label(self) -> str:
+        return f"{self._origin}" if self._handle else self.label
+
+    def __repr__(self) -> str:
+        return f"<Remote {self._result_label()}>"
+
+
+def _encode_args(value: Any) -> Any:
+    """Replace Remote handles in call arguments by wire references."""
+    if isinstance(value, Remote):
+        return value._ref()
+    if type(value) is list:
+        return [_encode_args(v) for v in value]
+    if type(value) is tuple:
+        return tuple(_encode_args(v) for v in value)
+    if type(value) is dict:
+        return {k: _encode_args(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,267 @@
+"""Plain-data wire codec between the trusted parent and the untrusted worker.
+
+No pickle: the parent decodes only what this module knows how to build, from bytes an
+attacker may have written. Plain data is: exact ``np.ndarray`` (numeric or bool dtypes),
+NumPy numeric scalars, ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes`` and
+lists/tuples/dicts of these. Subclasses are refused (a ``float`` subclass with a lying
+``__eq__`` is not a float), and so is anything else.
+
+Handle references (``Ref``) travel in the same format so results can stay in the worker.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MAX_MESSAGE = 256 * 1024 * 1024  # one message, bytes
+MAX_DEPTH = 32
+MAX_ITEMS = 1_000_000
+MAX_INT_DIGITS = 4000
+
+# Native little-endian numeric dtypes only; object, string, void and datetime never cross.
+_DTYPES = {
+    np.dtype(t).str: np.dtype(t)
+    for t in (
+        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+        np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128,
+    )
+}
+_SCALAR_TYPES = {np.dtype(d).type for d in _DTYPES.values()}
+
+
+class WireError(ValueError):
+    """Bytes that are not a valid message, or a value that is not plain data."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to an object kept in the worker: a handle id and an access path.
+
+    ``path`` is a tuple of ``("attr", name)`` / ``("item", key)`` steps applied in order.
+    """
+
+    handle: int
+    path: tuple = ()
+
+
+def describe_type(value: Any) -> str:
+    """A short, safe description of a value's type for error messages."""
+    t = type(value)
+    name = f"{t.__module__}.{t.__qualname__}" if t.__module__ not in ("builtins",) else t.__qualname__
+    if isinstance(value, np.ndarray):
+        return f"{name} (dtype {value.dtype}, shape {value.shape})"
+    return name
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def encode(value: Any) -> bytes:
+    """Encode plain data (and ``Ref``s) to bytes; raise WireError for anything else."""
+    out: list[bytes] = []
+    _enc(value, out, 0)
+    data = b"".join(out)
+    if len(data) > MAX_MESSAGE:
+        raise WireError(f"value too large to transfer ({len(data)} bytes)")
+    return data
+
+
+def _enc(v: Any, out: list[bytes], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise WireError("value nested too deeply")
+    t = type(v)
+    if v is None:
+        out.append(b"N")
+    elif t is bool:
+        out.append(b"T" if v else b"F")
+    elif t is int:
+        if -(2**63) <= v < 2**63:
+            out.append(b"i" + struct.pack("<q", v))
+        else:
+            s = str(v).encode()
+            if len(s) > MAX_INT_DIGITS:
+                raise WireError("integer too large")
+            out.append(b"I" + struct.pack("<I", len(s)) + s)
+    elif t is float:
+        out.append(b"f" + struct.pack("<d", v))
+    elif t is str:
+        b = v.encode("utf-8", "surrogatepass")
+        out.append(b"s" + struct.pack("<Q", len(b)) + b)
+    elif t is bytes:
+        out.append(b"y" + struct.pack("<Q", len(v)) + v)
+    elif t is list or t is tuple:
+        out.append((b"l" if t is list else b"t") + struct.pack("<I", len(v)))
+        for item in v:
+            _enc(item, out, depth + 1)
+    elif t is dict:
+        out.append(b"d" + struct.pack("<I", len(v)))
+        for k, item in v.items():
+            _enc(k, out, depth + 1)
+            _enc(item, out, depth + 1)
+    elif t is np.ndarray:
+        if v.dtype.str not in _DTYPES:
+            raise WireError(f"array dtype {v.dtype} is not numeric or bool")
+        arr = np.ascontiguousarray(v)
+        dt = arr.dtype.str.encode()
+        out.append(b"a" + bytes([len(dt)]) + dt + bytes([arr.ndim]))
+        out.append(struct.pack(f"<{arr.ndim}Q", *arr.shape))
+        out.append(arr.tobytes())
+    elif t in _SCALAR_TYPES:
+        dt = v.dtype.str.encode()
+        out.append(b"g" + bytes([len(dt)]) + dt + v.tobytes())
+    elif t is Ref:
+        out.append(b"h" + struct.pack("<Q", v.handle))
+        _enc(list(list(step) for step in v.path), out, depth + 1)
+    else:
+        raise WireError(f"{describe_type(v)} is not plain data")
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+class _Reader:
+    __slots__ = ("buf", "pos", "items")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = memoryview(buf)
+        self.pos = 0
+        self.items = 0
+
+    def take(self, n: int) -> memoryview:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise WireError("truncated message")
+        chunk = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def unpack(self, fmt: str) -> tuple:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
+
+
+def decode(data: bytes) -> Any:
+    """Decode bytes produced by ``encode``; strict about every length and type."""
+    if len(data) > MAX_MESSAGE:
+        raise WireError("message too large")
+    r = _Reader(data)
+    value = _dec(r, 0)
+    if r.pos != len(r.buf):
+        raise WireError("trailing bytes after message")
+    return value
+
+
+def _dec(r: _Reader, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise WireError("message nested too deeply")
+    r.items += 1
+    if r.items > MAX_ITEMS:
+        raise WireError("message has too many items")
+    tag = bytes(r.take(1))
+    if tag == b"N":
+        return None
+    if tag == b"T":
+        return True
+    if tag == b"F":
+        return False
+    if tag == b"i":
+        return r.unpack("<q")[0]
+    if tag == b"I":
+        (n,) = r.unpack("<I")
+        if n > MAX_INT_DIGITS:
+            raise WireError("integer too large")
+        text = bytes(r.take(n)).decode("ascii")
+        if not text.lstrip("-").isdigit():
+            raise WireError("malformed integer")
+        return int(text)
+    if tag == b"f":
+        return r.unpack("<d")[0]
+    if tag == b"s":
+        (n,) = r.unpack("<Q")
+        return bytes(r.take(n)).decode("utf-8", "surrogatepass")
+    if tag == b"y":
+        (n,) = r.unpack("<Q")
+        return bytes(r.take(n))
+    if tag in (b"l", b"t"):
+        (n,) = r.unpack("<I")
+        items = [_dec(r, depth + 1) for _ in range(n)]
+        return items if tag == b"l" else tuple(items)
+    if tag == b"d":
+        (n,) = r.unpack("<I")
+        result = {}
+        for _ in range(n):
+            key = _dec(r, depth + 1)
+            if type(key) not in (str, int, float, bool) and key is not None:
+                raise WireError("unhashable dict key")
+            result[key] = _dec(r, depth + 1)
+        return result
+    if tag == b"a":
+        dtype = _read_dtype(r)
+        (ndim,) = r.unpack("<B")
+        if ndim > 32:
+            raise WireError("too many dimensions")
+        shape = r.unpack(f"<{ndim}Q")
+        count = 1
+        for s in shape:
+            count *= s
+        nbytes = count * dtype.itemsize
+        if nbytes > MAX_MESSAGE:
+            raise WireError("array too large")
+        return np.frombuffer(r.take(nbytes), dtype=dtype).reshape(shape).copy()
+    if tag == b"g":
+        dtype = _read_dtype(r)
+        return np.frombuffer(r.take(dtype.itemsize), dtype=dtype)[0]
+    if tag == b"h":
+        (handle,) = r.unpack("<Q")
+        raw_path = _dec(r, depth + 1)
+        if type(raw_path) is not list:
+            raise WireError("malformed handle path")
+        path = []
+        for step in raw_path:
+            if type(step) is not list or len(step) != 2 or step[0] not in ("attr", "item"):
+                raise WireError("malformed handle path")
+            if step[0] == "attr" and type(step[1]) is not str:
+                raise WireError("malformed attribute name")
+            path.append((step[0], step[1]))
+        return Ref(handle, tuple(path))
+    raise WireError(f"unknown tag {tag!r}")
+
+
+def _read_dtype(r: _Reader) -> np.dtype:
+    (n,) = r.unpack("<B")
+    code = bytes(r.take(n)).decode("ascii", "replace")
+    dtype = _DTYPES.get(code)
+    if dtype is None:
+        raise WireError(f"dtype {code!r} not allowed")
+    return dtype
+
+
+# ---------------------------------------------------------------------------- framing
+
+
+def send_message(sock, value: Any) -> None:
+    """Send one length-prefixed message on a connected stream socket."""
+    payload = encode(value)
+    sock.sendall(struct.pack("<Q", len(payload)) + payload)
+
+
+def recv_exact(sock, n: int) -> bytes:
+    """Read exactly n bytes or raise EOFError."""
+    chunks = []
+    while n:
+        chunk = sock.recv(min(n, 1 << 20))
+        if not chunk:
+            raise EOFError("connection closed")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_message(sock) -> Any:
+    """Receive and decode one message."""
+    (n,) = struct.unpack("<Q", recv_exact(sock, 8))
+    if n > MAX_MESSAGE:
+        raise WireError("message too large")
+    return decode(recv_exact(sock, n))

@@ -1,0 +1,173 @@
+"""The worker's request loop: import the student's module, then serve calls.
+
+Runs inside the confined process. Everything here is untrusted from the parent's point of
+view: the parent decodes replies as plain data and never believes more than that.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import struct
+import sys
+import traceback
+import warnings
+from typing import Any
+
+import numpy as np
+
+from autograder.sandbox.wire import Ref, WireError, describe_type, encode, recv_message, send_message
+
+MAX_OUTPUT = 4000  # characters of captured stdout/stderr sent back
+
+
+class Worker:
+    """Holds the student's module and the objects that calls returned (by handle id)."""
+
+    def __init__(self, sock, output_path: str | None) -> None:
+        self.sock = sock
+        self.output_path = output_path
+        self.objects: dict[int, Any] = {}
+        self.next_id = 1
+
+    # ------------------------------------------------------------------ object store
+    def store(self, obj: Any) -> int:
+        hid = self.next_id
+        self.next_id += 1
+        self.objects[hid] = obj
+        return hid
+
+    def resolve(self, ref: Ref) -> Any:
+        try:
+            obj = self.objects[ref.handle]
+        except KeyError:
+            raise LookupError(f"unknown handle {ref.handle}") from None
+        for kind, key in ref.path:
+            obj = getattr(obj, key) if kind == "attr" else obj[key]
+        return obj
+
+    def materialize(self, value: Any) -> Any:
+        """Replace handle references inside call arguments by the objects they name."""
+        t = type(value)
+        if t is Ref:
+            return self.resolve(value)
+        if t is list:
+            return [self.materialize(v) for v in value]
+        if t is tuple:
+            return tuple(self.materialize(v) for v in value)
+        if t is dict:
+            return {k: self.materialize(v) for k, v in value.items()}
+        return value
+
+    # ------------------------------------------------------------------ requests
+    def handle(self, request: Any) -> Any:
+        op = request[0]
+        if op == "import":
+            module = importlib.import_module(request[1])
+            self.objects[0] = module
+            return ("ok", None)
+        if op == "call":
+            target = self.resolve(request[1])
+            args = self.materialize(request[2])
+            kwargs = self.materialize(request[3])
+            if len(request) > 4 and request[4]:
+                # Strict call: floating-point overflow/invalid/divide raise instead of warning.
+                with np.errstate(over="raise", invalid="raise", divide="raise"), warnings.catch_warnings():
+                    warnings.simplefilter("error", RuntimeWarning)
+                    result = target(*args, **kwargs)
+            else:
+                result = target(*args, **kwargs)
+            return ("ok", self.store(result), describe_value(result))
+        if op == "fetch":
+            value = self.resolve(request[1])
+            try:
+                return encode(("ok", value))  # encoded here so a refusal can be reported
+            except WireError as exc:
+                return ("refused", str(exc), describe_value(value))
+        if op == "describe":
+            return ("ok", describe_value(self.resolve(request[1])))
+        if op == "put":
+            return ("ok", self.store(request[1]))
+        if op == "assign":
+            target = self.resolve(request[1])
+            if type(target) is not np.ndarray:
+                return ("refused", f"cannot assign into {describe_type(target)}", describe_value(target))
+            target[...] = request[2]
+            return ("ok", None)
+        if op == "unpack":
+            value = self.resolve(request[1])
+            n = request[2]
+            if type(value) not in (tuple, list) or len(value) != n:
+                return ("refused", f"expected a tuple of {n}", describe_value(value))
+            return ("ok", [self.store(item) for item in value])
+        if op == "has":
+            return ("ok", hasattr(self.objects[0], request[1]))
+        if op == "output":
+            return ("ok", read_output(self.output_path))
+        raise ValueError(f"unknown request {op!r}")
+
+    def serve(self) -> None:
+        while True:
+            try:
+                request = recv_message(self.sock)
+            except (EOFError, OSError, WireError):
+                return
+            try:
+                reply = self.handle(request)
+            except BaseException as exc:  # noqa: BLE001 - student code may raise anything
+                reply = ("error", type(exc).__name__, safe_str(exc), student_traceback(exc))
+            try:
+                if type(reply) is bytes:
+                    self.sock.sendall(struct.pack("<Q", len(reply)) + reply)
+                else:
+                    send_message(self.sock, reply)
+            except (OSError, WireError):
+                return
+
+
+def describe_value(value: Any) -> str:
+    """Short description of a value: type, dtype and shape for arrays, length for sequences."""
+    t = type(value)
+    if value is None:
+        return "None"
+    if t is np.ndarray:
+        return f"ndarray of dtype {value.dtype} and shape {value.shape}"
+    if t in (tuple, list):
+        return f"{t.__name__} of length {len(value)}"
+    if t is dict:
+        return f"dict with keys {sorted(map(str, value))[:8]}"
+    if t in (int, float, bool, str):
+        return f"{t.__name__} {safe_str(value)[:40]}"
+    return describe_type(value)
+
+
+def safe_str(exc: Any) -> str:
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: BLE001 - a hostile __str__
+        text = "<unprintable>"
+    return text[:2000]
+
+
+def student_traceback(exc: BaseException) -> str:
+    """The traceback frames that belong to the student's files only."""
+    try:
+        frames = traceback.extract_tb(exc.__traceback__)
+        cwd = os.getcwd()
+        mine = [f for f in frames if f.filename.startswith(cwd)]
+        return "".join(traceback.format_list(mine))[-3000:]
+    except BaseException:  # noqa: BLE001
+        return ""
+
+
+def read_output(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with open(path, errors="replace") as fh:
+            text = fh.read(MAX_OUTPUT + 1)
+        return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT] + "\n[output truncated]"
+    except OSError:
+        return ""

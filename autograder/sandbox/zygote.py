@@ -1,0 +1,203 @@
+"""The pre-started worker factory (a fork server).
+
+Started once per grading process as a fresh interpreter that imports NumPy and nothing
+secret: no solutions, no graders. Each submission gets a fresh child forked from it, so
+no submission pays interpreter start-up or the NumPy import, and none shares memory with
+another or with the process that judges it.
+
+Process tree for one worker::
+
+    zygote ── intermediate (enters namespaces, hides paths, writes scratch files,
+                            reports the worker's pid and, later, how it exited)
+                 └── worker (PID 1 of its own PID namespace; limits; unprivileged uid)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+
+# Thread pools must be off before NumPy loads: the worker may not create threads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import numpy  # noqa: E402,F401 - pre-imported for every worker
+import numpy.linalg  # noqa: E402,F401
+import numpy.random  # noqa: E402,F401
+
+from autograder.sandbox import isolation  # noqa: E402
+from autograder.sandbox.wire import decode, encode, recv_message, send_message  # noqa: E402
+from autograder.sandbox.worker import Worker  # noqa: E402
+
+# Modules a submission may import lazily. Preloading them keeps workers fast and means a
+# worker never needs to read the Python installation (it may sit in a closed home folder).
+_PRELOAD = ("math", "random", "collections", "functools", "itertools", "copy", "dataclasses", "typing",
+            "numpy.testing", "numpy.fft", "numpy.polynomial", "numpy.ma", "encodings.idna", "statistics",
+            "json", "heapq", "bisect", "operator", "string", "re", "fractions", "decimal")
+for _name in _PRELOAD:
+    __import__(_name)
+
+
+def vm_bytes() -> int:
+    """Virtual memory the interpreter maps now (the base the memory limit adds to)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 512 * 1024 * 1024
+
+
+def probe_isolation() -> tuple[bool, str]:
+    """Can this machine give a worker its own namespaces? (tried in a throwaway child)"""
+    if not sys.platform.startswith("linux"):
+        return False, f"namespaces are Linux-only (this is {sys.platform})"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            isolation.enter_namespaces()
+            isolation.private_tmp(isolation.Limits())
+            os.write(w, b"ok")
+        except BaseException as exc:  # noqa: BLE001
+            os.write(w, str(exc).encode()[:500])
+        os._exit(0)
+    os.close(w)
+    answer = os.read(r, 600).decode(errors="replace")
+    os.close(r)
+    os.waitpid(pid, 0)
+    return (True, "") if answer == "ok" else (False, answer or "namespace probe failed")
+
+
+def run_intermediate(sock: socket.socket, isolated: bool, base_vm: int) -> None:
+    """Set up one worker's world, start it, and report how it ends."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    config = recv_message(sock)
+    limits = isolation.Limits(**config["limits"])
+    real_root = os.geteuid() == 0
+    uid = 1_000_000 + os.getpid() % 1_000_000 if real_root else None
+    try:
+        if isolated:
+            isolation.enter_namespaces()
+            if real_root:
+                isolation.expose_paths(python_paths())
+            isolation.hide_paths(config["hide"])
+            isolation.private_tmp(limits)
+        scratch = isolation.make_scratch(config["files"], uid, isolated)
+    except BaseException as exc:  # noqa: BLE001
+        send_message(sock, ("setup-failed", str(exc)))
+        return
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)  # wait until the parent knows our pid
+        os.close(r)
+        try:
+            run_worker(sock, limits, base_vm, uid, isolated, scratch, config["hide"])
+        finally:
+            os._exit(0)
+    os.close(r)
+    send_message(sock, ("started", pid, "namespaces" if isolated else "limits-only"))
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    try:
+        send_message(sock, ("exited", describe_status(status)))
+    except OSError:
+        pass
+    isolation.cleanup_scratch(scratch, isolated)
+
+
+def python_paths() -> list[str]:
+    """Folders of the Python installation the worker may read from."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    paths |= {p for p in sys.path if p and os.path.isdir(p) and "site-packages" in p}
+    return sorted(paths)
+
+
+def describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        reasons = {
+            signal.SIGKILL: "killed (time or memory limit)",
+            signal.SIGXCPU: "stopped by the CPU-time limit",
+            signal.SIGSEGV: "crashed (segmentation fault)",
+        }
+        return reasons.get(sig, f"killed by signal {signal.Signals(sig).name}")
+    return f"exited with status {os.WEXITSTATUS(status)}"
+
+
+def run_worker(sock, limits, base_vm, uid, isolated, scratch, hide) -> None:
+    """Become the confined worker and serve requests until the parent hangs up."""
+    output = isolation.redirect_output(scratch)
+    if uid is not None:
+        os.chown(output, uid, uid)
+    isolation.confine_self(limits, base_vm, uid, isolated, scratch)
+    isolation.close_fds_except({sock.fileno()})
+    os.environ.clear()
+    os.environ.update(
+        HOME=scratch, TMPDIR=scratch, PATH="/usr/bin:/bin", LANG="C.UTF-8", MPLBACKEND="Agg",
+        OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+    )
+    scrub_imports(scratch, hide)
+    Worker(sock, output).serve()
+
+
+def scrub_imports(scratch: str, hide: list[str]) -> None:
+    """Import path: the student's folder plus installed libraries, never the course."""
+    project = os.environ.get("DEEPGRADE_PROJECT", "")
+    hidden = [h.rstrip("/") + "/" for h in hide if h]
+
+    def keep(p: str) -> bool:
+        p = os.path.abspath(p or ".")
+        return not any((p + "/").startswith(h) for h in hidden) and p != project and p != os.getcwd()
+
+    sys.path[:] = [scratch] + [p for p in sys.path if p and keep(p)]
+    # Editable installs map package names to the source tree through a meta-path finder.
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in type(f).__module__]
+    for name in [m for m in sys.modules if m == "solutions" or m.startswith(("solutions.", "autograder.graders"))]:
+        del sys.modules[name]
+    import importlib
+
+    importlib.invalidate_caches()
+
+
+def main() -> None:
+    ctrl = socket.socket(fileno=int(sys.argv[1]))
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    isolated, reason = probe_isolation()
+    if os.environ.get("DEEPGRADE_NO_NAMESPACES") == "1":
+        isolated, reason = False, "namespaces disabled by DEEPGRADE_NO_NAMESPACES=1"
+    base_vm = vm_bytes()
+    ctrl.send(encode(("ready", isolated, reason, base_vm)))
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(ctrl, 1024, 1)
+        except OSError:
+            break
+        if not msg:
+            break
+        if decode(msg) != "spawn" or not fds:
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            ctrl.close()
+            child = socket.socket(fileno=fds[0])
+            try:
+                run_intermediate(child, isolated, base_vm)
+            finally:
+                os._exit(0)
+        os.close(fds[0])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""`deepgrade grade` and friends, end to end through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+from click.testing import CliRunner
+
+from cli import main
+from tests.conftest import SAMPLES, SOLUTIONS
+
+
+def make_class(tmp_path):
+    root = tmp_path / "subs"
+    (root / "ada").mkdir(parents=True)
+    shutil.copy(SOLUTIONS / "activations.py", root / "ada" / "activations.py")
+    (root / "ben").mkdir()
+    shutil.copy(SAMPLES / "ben" / "activations.py", root / "ben" / "activations.py")
+    (root / "nobody").mkdir()  # a student who submitted nothing
+    return root
+
+
+def test_grade_writes_gradescope_results_csv_and_a_table(tmp_path):
+    subs, out = make_class(tmp_path), tmp_path / "out"
+    result = CliRunner().invoke(main, ["grade", "activations", str(subs), "--out", str(out), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert "ada" in result.output and "100" in result.output
+    data = json.loads((out / "ada" / "results.json").read_text())
+    assert data["score"] == 100 and isinstance(data["execution_time"], float)
+    assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(data["tests"][0])
+    ben = json.loads((out / "ben" / "results.json").read_text())
+    assert ben["score"] < 100 and any(t["status"] == "failed" and t["output"] for t in ben["tests"])
+    nobody = json.loads((out / "nobody" / "results.json").read_text())
+    assert nobody["score"] == 0 and "no activations.py" in nobody["tests"][0]["output"]
+    with open(out / "grades.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["student_id"] for r in rows] == ["ada", "ben", "nobody"]
+    assert {"student_id", "score", "max_score", "sigmoid_values", "diagnose_gradients_boundaries"} <= set(rows[0])
+    assert rows[0]["score"] == "100"
+
+
+def test_grade_json_summary(tmp_path):
+    subs = make_class(tmp_path)
+    result = CliRunner().invoke(main, ["grade", "activations", str(subs), "--out", str(tmp_path / "o"),
+                                       "--workers", "1", "--json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.output[result.output.index("{"):])
+    scores = {r["student_id"]: r["score"] for r in summary["results"]}
+    assert scores["ada"] == 100 and scores["nobody"] == 0
+
+
+def test_bad_topic_and_missing_folder_give_one_line_errors(tmp_path):
+    runner = CliRunner()
+    bad = runner.invoke(main, ["grade", "nonsense", str(tmp_path)])
+    assert bad.exit_code != 0 and "unknown topic" in bad.output and len(bad.output.strip().splitlines()) == 1
+    missing = runner.invoke(main, ["grade", "activations", str(tmp_path / "nope")])
+    assert missing.exit_code != 0 and "does not exist" in missing.output
+
+
+def test_same_submission_same_score_every_run(tmp_path):
+    subs = make_class(tmp_path)
+    runs = []
+    for i in range(2):
+        out = tmp_path / f"run{i}"
+        CliRunner().invoke(main, ["grade", "activations", str(subs), "--out", str(out), "--workers", "1"])
+        runs.append((out / "grades.csv").read_text())
+    assert runs[0] == runs[1]
+
+
+def test_help_teaches():
+    result = CliRunner().invoke(main, ["grade", "--help"])
+    assert "Example" in result.output and "--timeout" in result.output

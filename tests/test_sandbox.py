@@ -1,0 +1,204 @@
+"""The sandbox: plain-data wire, limits, isolation, and hostile submissions."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from autograder.grading import grade_file, shared_sandbox
+from autograder.sandbox import (
+    ImportFailed,
+    NotPlainData,
+    StudentException,
+    StudentTimeout,
+    Submission,
+    WorkerCrashed,
+)
+from autograder.sandbox.wire import Ref, WireError, decode, encode
+from tests.conftest import ROOT, write_submission
+
+
+def submission(source: str, topic: str = "activations", timeout: float = 1.0) -> Submission:
+    return Submission(shared_sandbox(), topic, {f"{topic}.py": source.encode()}, call_timeout=timeout)
+
+
+# ---------------------------------------------------------------------------- wire
+
+
+@pytest.mark.parametrize("value", [
+    None, True, False, 0, -(2**63), 2**80, 1.5, float("inf"), "héllo", b"\x00\xff",
+    [1, [2.0, "x"]], (1, (2,)), {"a": 1, 2: [3]},
+    np.arange(6, dtype=np.float64).reshape(2, 3), np.array([True, False]), np.zeros((0, 3)),
+    np.int32(7), np.float64(2.5), np.bool_(True), Ref(3, (("attr", "x"), ("item", 0))),
+])
+def test_plain_data_round_trips_exactly(value):
+    back = decode(encode(value))
+    assert type(back) is type(value)
+    if isinstance(value, np.ndarray):
+        assert back.dtype == value.dtype and back.shape == value.shape and np.array_equal(back, value)
+    elif value == value:  # not NaN
+        assert back == value
+
+
+class FloatLiar(float):
+    def __eq__(self, other):
+        return True
+
+
+@pytest.mark.parametrize("value", [
+    FloatLiar(1.0), np.zeros(3).view(np.recarray), np.array(["a"]), np.array([object()], dtype=object),
+    {1, 2}, object(), [np.zeros(2), FloatLiar(0.0)], {"k": lambda: 1},
+])
+def test_anything_else_is_refused(value):
+    with pytest.raises(WireError):
+        encode(value)
+
+
+@pytest.mark.parametrize("data", [b"", b"Z", b"a\x03<f8\x01" + b"\xff" * 8, b"s" + b"\xff" * 8, b"l\x05\x00\x00\x00N",
+                                  b"a\x03|O8\x00", b"NN", b"d\x01\x00\x00\x00l\x00\x00\x00\x00N"])
+def test_malformed_bytes_are_rejected_not_trusted(data):
+    with pytest.raises(WireError):
+        decode(data)
+
+
+# ---------------------------------------------------------------------------- hostile code
+
+
+def test_infinite_loop_times_out_and_the_worker_is_replaced():
+    sub = submission("def spin():\n    while True: pass\ndef ok(x):\n    return x * 2\n")
+    start = time.monotonic()
+    with pytest.raises(StudentTimeout):
+        sub.spin()
+    assert time.monotonic() - start < 3
+    assert sub.ok(np.ones(2)).fetch().tolist() == [2.0, 2.0]  # a new worker serves the next call
+    sub.close()
+
+
+def test_memory_bomb_is_stopped_by_the_memory_limit():
+    sub = submission("import numpy as np\ndef bomb():\n    return np.ones(10**10)\n"
+                     "def grow():\n    x = []\n    while True: x.append(bytearray(10**8))\n", timeout=10)
+    with pytest.raises(StudentException, match="MemoryError"):
+        sub.bomb()
+    with pytest.raises((StudentException, WorkerCrashed), match="MemoryError|killed"):
+        sub.grow()
+    sub.close()
+
+
+@pytest.mark.parametrize("body", ["import sys\nsys.exit(0)\n", "import os\nos._exit(0)\n",
+                                  "raise SystemExit(1)\n", "while True: pass\n", "def broken(:\n"])
+def test_hostile_or_broken_import_scores_nothing(body, tmp_path):
+    result = grade_file("activations", write_submission(tmp_path, "activations", body), call_timeout=0.5)
+    assert result.score == 0
+    assert all("import" in c.output for c in result.checks), result.failures_text()
+
+
+@pytest.mark.parametrize("exit_call", ["sys.exit(0)", "os._exit(0)", "raise SystemExit(0)"])
+def test_exit_inside_a_function_fails_that_call_only(exit_call):
+    sub = submission(f"import os, sys\ndef leave():\n    {exit_call}\ndef ok():\n    return 1.0\n")
+    with pytest.raises((StudentException, WorkerCrashed)):
+        sub.leave().fetch()
+    assert sub.ok().fetch() == 1.0
+    sub.close()
+
+
+def test_eq_always_true_and_ndarray_subclasses_cannot_be_fetched():
+    sub = submission("import numpy as np\nclass Liar:\n    def __eq__(self, o): return True\n"
+                     "class Sub(np.ndarray): pass\n"
+                     "def liar(): return Liar()\ndef sub(): return np.zeros(3).view(Sub)\n"
+                     "def nested(): return [1.0, Liar()]\n")
+    for name in ("liar", "sub", "nested"):
+        with pytest.raises(NotPlainData, match="cannot be graded"):
+            getattr(sub, name)().fetch()
+    sub.close()
+
+
+def test_monkeypatching_numpy_in_the_submission_does_not_reach_the_parent(tmp_path):
+    source = ("import numpy as np\nnp.allclose = lambda *a, **k: True\nnp.isclose = lambda *a, **k: True\n"
+              "def sigmoid(z):\n    return np.zeros_like(z)\n")
+    result = grade_file("activations", write_submission(tmp_path, "activations", source))
+    assert result.check("sigmoid_values").score == 0
+    assert np.allclose(np.zeros(2), np.ones(2)) is False or not np.allclose(np.zeros(2), np.ones(2))
+
+
+def test_the_worker_cannot_see_solutions_graders_or_the_network():
+    probe = f'''
+import os, socket
+def probe():
+    seen = {{}}
+    for p in {[str(ROOT / "solutions" / "activations.py"), str(ROOT / "autograder" / "graders" / "test_activations.py"),
+               str(ROOT / "tests" / "conftest.py"), str(ROOT / ".git" / "HEAD")]!r}:
+        try:
+            with open(p) as fh:
+                seen[p] = fh.read(20)
+        except OSError as e:
+            seen[p] = None
+    try:
+        import solutions.activations
+        seen["import"] = "imported"
+    except Exception:
+        seen["import"] = None
+    try:
+        socket.create_connection(("1.1.1.1", 80), timeout=1)
+        seen["net"] = "connected"
+    except OSError:
+        seen["net"] = None
+    try:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        seen["fork"] = "forked"
+    except OSError:
+        seen["fork"] = None
+    return seen
+'''
+    sub = submission(probe)
+    seen = sub.probe().fetch()
+    sub.close()
+    if not shared_sandbox().isolated:
+        pytest.skip(f"namespaces unavailable here: {shared_sandbox().reason}")
+    assert all(v is None for v in seen.values()), seen
+
+
+def test_a_worker_that_leaves_its_session_is_still_killed():
+    sub = submission("import os\ndef hide_and_spin():\n    os.setsid()\n    while True: pass\n"
+                     "def pid():\n    return 0\n")
+    sub.pid()
+    pid = sub._conn.pid
+    with pytest.raises(StudentTimeout):
+        sub.hide_and_spin()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}")
+    sub.close()
+
+
+def test_handles_keep_results_in_the_worker_and_show_aliasing():
+    sub = submission("class Keeper:\n    def __init__(self):\n        self.kept = None\n"
+                     "    def keep(self, w):\n        self.kept = w\n        return 'ok'\n")
+    keeper = sub.Keeper()
+    w = sub.put(np.zeros(3))
+    keeper.keep(w)
+    w.assign(np.ones(3))  # mutate the caller's array in place
+    assert keeper.kept.fetch().tolist() == [1.0, 1.0, 1.0]  # the student kept a reference, not a copy
+    out, = sub.put((np.arange(2.0),)).unpack(1)
+    assert out.fetch().tolist() == [0.0, 1.0]
+    with pytest.raises(TypeError):
+        iter(keeper)
+    sub.close()
+
+
+def test_isolation_mode_is_reported():
+    text = shared_sandbox().isolation
+    assert text.startswith("sandbox:")
+    if os.geteuid() == 0 and os.path.exists("/proc/self/ns/mnt"):
+        assert "namespaces" in text
+
+
+def test_missing_module_file_is_an_import_failure():
+    sub = Submission(shared_sandbox(), "activations", {"other.py": b""})
+    with pytest.raises(ImportFailed, match="no activations.py"):
+        sub.sigmoid(np.zeros(1))
