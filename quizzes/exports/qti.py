@@ -1,0 +1,239 @@
+"""QTI 1.2 export for Canvas (Classic Quizzes): a zip with imsmanifest.xml, the assessment and
+one question bank per topic.
+
+The assessment has one question group per question (pick 1, with all its variants), so Canvas
+gives each student one variant, as R/exams's Canvas export does; the banks under
+non_cc_assessments/ hold every variant of a topic for reuse. Canvas keeps 4 decimals of
+numeric answers, so an answer or tolerance below 1e-4 is rescaled by a power of ten and the
+stem says so (or the export refuses with a clear message when no scaling works).
+"""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+from ..assemble import BuiltQuiz
+from ..model import Variant
+from ..params import short_hash
+from .lms import absolute_tolerance, canvas_scale
+from .text import html_block, html_inline, plain
+
+QTI_NS = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
+CP_NS = "http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1"
+CANVAS_NS = "http://canvas.instructure.com/xsd/cccv1p0"
+FIXED_TIME = (2024, 1, 1, 0, 0, 0)  # zip entry timestamps: rebuilds are byte-identical
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _mattext(parent: ET.Element, html: str) -> None:
+    ET.SubElement(ET.SubElement(parent, "material"), "mattext", texttype="text/html").text = html
+
+
+def _meta(parent: ET.Element, fields: dict[str, str]) -> None:
+    md = ET.SubElement(parent, "qtimetadata")
+    for label, entry in fields.items():
+        field = ET.SubElement(md, "qtimetadatafield")
+        ET.SubElement(field, "fieldlabel").text = label
+        ET.SubElement(field, "fieldentry").text = entry
+
+
+def _feedback(item: ET.Element, ident: str, html: str) -> None:
+    fb = ET.SubElement(item, "itemfeedback", ident=ident)
+    _mattext(ET.SubElement(fb, "flow_mat"), html)
+
+
+def _condition(resp: ET.Element, cont: str) -> tuple[ET.Element, ET.Element]:
+    cond = ET.SubElement(resp, "respcondition", {"continue": cont})
+    return cond, ET.SubElement(cond, "conditionvar")
+
+
+def item_element(v: Variant, ident: str, points: float) -> ET.Element:
+    """One variant as a Canvas QTI <item>."""
+    item = ET.Element("item", ident=ident, title=v.qid)
+    qtype = {"single": "multiple_choice_question", "multiple": "multiple_answers_question",
+             "truefalse": "true_false_question", "numeric": "numerical_question"}[v.type]
+    choice_ids = [f"{ident}_c{i}" for i in range(len(v.choices))]
+    stem = str(html_block(v.stem))
+    scale = 0
+    if v.type == "numeric":
+        scale = canvas_scale(v)
+        if scale:
+            stem += (f"<p><em>Enter your answer multiplied by 10{str(scale).translate(_SUPERSCRIPT)} "
+                     f"(for example, 1.5e-{scale} is entered as 1.5).</em></p>")
+    _meta(ET.SubElement(item, "itemmetadata"), {
+        "question_type": qtype,
+        "points_possible": f"{points:g}",
+        "original_answer_ids": ",".join(choice_ids) if choice_ids else f"{ident}_num",
+        "assessment_question_identifierref": f"{ident}_ref",
+    })
+    pres = ET.SubElement(item, "presentation")
+    _mattext(pres, stem)
+    resp = ET.Element("resprocessing")
+    outcomes = ET.SubElement(resp, "outcomes")
+    ET.SubElement(outcomes, "decvar", maxvalue="100", minvalue="0", varname="SCORE", vartype="Decimal")
+    cond, var = _condition(resp, "Yes")
+    ET.SubElement(var, "other")
+    ET.SubElement(cond, "displayfeedback", feedbacktype="Response", linkrefid="general_fb")
+    feedbacks = [("general_fb", str(html_block(v.explanation)))]
+    if v.type == "numeric":
+        assert v.answer is not None
+        lid = ET.SubElement(pres, "response_str", ident="response1", rcardinality="Single")
+        ET.SubElement(ET.SubElement(lid, "render_fib", fibtype="Decimal"), "response_label", ident="answer1")
+        answer, tol = v.answer * 10**scale, absolute_tolerance(v) * 10**scale
+        cond, var = _condition(resp, "No")
+        either = ET.SubElement(var, "or")
+        ET.SubElement(either, "varequal", respident="response1").text = f"{answer:.4f}"
+        both = ET.SubElement(either, "and")
+        ET.SubElement(both, "vargte", respident="response1").text = f"{answer - tol:.4f}"
+        ET.SubElement(both, "varlte", respident="response1").text = f"{answer + tol:.4f}"
+        ET.SubElement(cond, "setvar", action="Set", varname="SCORE").text = "100"
+    else:
+        card = "Multiple" if v.type == "multiple" else "Single"
+        lid = ET.SubElement(pres, "response_lid", ident="response1", rcardinality=card)
+        render = ET.SubElement(lid, "render_choice")
+        for cid, choice in zip(choice_ids, v.choices, strict=True):
+            _mattext(ET.SubElement(render, "response_label", ident=cid), str(html_inline(choice.text)))
+        for cid, choice in zip(choice_ids, v.choices, strict=True):
+            if not choice.correct and choice.feedback:
+                cond, var = _condition(resp, "Yes")
+                ET.SubElement(var, "varequal", respident="response1").text = cid
+                ET.SubElement(cond, "displayfeedback", feedbacktype="Response", linkrefid=f"{cid}_fb")
+                feedbacks.append((f"{cid}_fb", str(html_block(choice.feedback))))
+        cond, var = _condition(resp, "No")
+        if v.type == "multiple":
+            group = ET.SubElement(var, "and")
+            for cid, choice in zip(choice_ids, v.choices, strict=True):
+                target = group if choice.correct else ET.SubElement(group, "not")
+                ET.SubElement(target, "varequal", respident="response1").text = cid
+        else:
+            right = choice_ids[v.correct_indices()[0]]
+            ET.SubElement(var, "varequal", respident="response1").text = right
+        ET.SubElement(cond, "setvar", action="Set", varname="SCORE").text = "100"
+    item.append(resp)
+    for ident_fb, html in feedbacks:
+        _feedback(item, ident_fb, html)
+    return item
+
+
+def _root() -> ET.Element:
+    return ET.Element("questestinterop", {"xmlns": QTI_NS})
+
+
+def assessment_xml(quiz: BuiltQuiz, assess_id: str) -> ET.Element:
+    """The quiz: a question group (section picking one variant) per question."""
+    root = _root()
+    assessment = ET.SubElement(root, "assessment", ident=assess_id, title=plain(quiz.spec.title))
+    _meta(assessment, {"cc_maxattempts": "1"})
+    top = ET.SubElement(assessment, "section", ident="root_section")
+    for qid, variants in quiz.variants_by_question().items():
+        points = quiz.points_of(qid)
+        group = ET.SubElement(top, "section", ident=f"g{short_hash(assess_id, qid, length=16)}", title=qid)
+        selection = ET.SubElement(ET.SubElement(group, "selection_ordering"), "selection")
+        ET.SubElement(selection, "selection_number").text = "1"
+        ET.SubElement(ET.SubElement(selection, "selection_extension"), "points_per_item").text = f"{points:g}"
+        for v in variants:
+            group.append(item_element(v, f"q{short_hash(assess_id, v.vid, length=16)}", points))
+    return root
+
+
+def bank_xml(quiz: BuiltQuiz, bank_id: str, topic: str, title: str, variants: list[Variant]) -> ET.Element:
+    """A Canvas question bank (objectbank) with every variant of one topic's questions."""
+    root = _root()
+    bank = ET.SubElement(root, "objectbank", ident=bank_id)
+    _meta(bank, {"bank_title": title})
+    for v in variants:
+        bank.append(item_element(v, f"b{short_hash(bank_id, v.vid, length=16)}", quiz.points_of(v.qid)))
+    return root
+
+
+def meta_xml(quiz: BuiltQuiz, assess_id: str) -> ET.Element:
+    """assessment_meta.xml: the Canvas quiz settings."""
+    root = ET.Element("quiz", {"identifier": assess_id, "xmlns": CANVAS_NS})
+    fields = {
+        "title": plain(quiz.spec.title),
+        "description": str(html_block(quiz.spec.instructions)),
+        "shuffle_answers": "true" if quiz.spec.shuffle_choices else "false",
+        "scoring_policy": "keep_highest",
+        "hide_results": "",
+        "quiz_type": "assignment",
+        "points_possible": f"{quiz.total_points:.1f}",
+        "show_correct_answers": "true",
+        "anonymous_submissions": "false",
+        "could_be_locked": "false",
+        "allowed_attempts": "1",
+        "one_question_at_a_time": "false",
+        "cant_go_back": "false",
+        "available": "false",
+    }
+    for tag, text in fields.items():
+        ET.SubElement(root, tag).text = text
+    return root
+
+
+def manifest_xml(assess_id: str, banks: list[tuple[str, str]]) -> ET.Element:
+    """imsmanifest.xml: the assessment (with its meta as dependency) and the bank files."""
+    root = ET.Element("manifest", {"identifier": f"{assess_id}_manifest", "xmlns": CP_NS})
+    md = ET.SubElement(root, "metadata")
+    ET.SubElement(md, "schema").text = "IMS Content"
+    ET.SubElement(md, "schemaversion").text = "1.1.3"
+    ET.SubElement(root, "organizations")
+    resources = ET.SubElement(root, "resources")
+    res = ET.SubElement(resources, "resource", identifier=assess_id, type="imsqti_xmlv1p2")
+    ET.SubElement(res, "file", href=f"{assess_id}/{assess_id}.xml")
+    ET.SubElement(res, "dependency", identifierref=f"{assess_id}_meta")
+    meta = ET.SubElement(resources, "resource", identifier=f"{assess_id}_meta",
+                         type="associatedcontent/imscc_xmlv1p1/learning-application-resource",
+                         href=f"{assess_id}/assessment_meta.xml")
+    ET.SubElement(meta, "file", href=f"{assess_id}/assessment_meta.xml")
+    for bank_id, href in banks:
+        res = ET.SubElement(resources, "resource", identifier=bank_id,
+                            type="associatedcontent/imscc_xmlv1p1/learning-application-resource", href=href)
+        ET.SubElement(res, "file", href=href)
+    return root
+
+
+def _bytes(root: ET.Element) -> bytes:
+    tree = ET.ElementTree(root)
+    ET.indent(tree, space=" ")
+    buf = io.BytesIO()
+    tree.write(buf, encoding="utf-8", xml_declaration=True)
+    return buf.getvalue()
+
+
+def qti_files(quiz: BuiltQuiz) -> dict[str, bytes]:
+    """Every file of the QTI package, by its path inside the zip."""
+    assess_id = f"a{short_hash(quiz.spec.seed, quiz.spec.title, length=24)}"
+    files: dict[str, bytes] = {}
+    by_topic: dict[str, list[Variant]] = {}
+    for variants in quiz.variants_by_question().values():
+        by_topic.setdefault(variants[0].topic, []).extend(variants)
+    banks = []
+    for topic, variants in by_topic.items():
+        bank_id = f"k{short_hash(assess_id, topic, length=24)}"
+        href = f"non_cc_assessments/{bank_id}.xml.qti"
+        title = f"{plain(quiz.spec.title)}: {topic}"
+        files[href] = _bytes(bank_xml(quiz, bank_id, topic, title, variants))
+        banks.append((bank_id, href))
+    files[f"{assess_id}/{assess_id}.xml"] = _bytes(assessment_xml(quiz, assess_id))
+    files[f"{assess_id}/assessment_meta.xml"] = _bytes(meta_xml(quiz, assess_id))
+    files["imsmanifest.xml"] = _bytes(manifest_xml(assess_id, banks))
+    return files
+
+
+def write_qti(quiz: BuiltQuiz, dest: Path) -> list[Path]:
+    """Write qti/quiz_qti.zip."""
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / "quiz_qti.zip"
+    files = qti_files(quiz)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in ["imsmanifest.xml", *sorted(n for n in files if n != "imsmanifest.xml")]:
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[name])
+    return [path]
+
+
+__all__ = ["item_element", "qti_files", "write_qti"]
