@@ -249,7 +249,10 @@ def run_session(jobs: list[Job], on_result: Callable[[SubmissionResult], None], 
                            check_timeout=check_timeout, hide=[str(Path(h).resolve()) for h in hide])
     args = [str(GRADERS_DIR / f"test_{t}.py") for t in topics]
     args += ["-c", str(GRADING_INI), "--rootdir", str(GRADERS_DIR.parents[1]), "-p", "no:terminal",
-             "-p", "no:cacheprovider", "-p", "no:stepwise", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+             "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:logging", "-p", "no:capture",
+             "-p", "no:faulthandler", "-p", "no:unraisableexception", "-p", "no:threadexception",
+             "-p", "no:warnings", "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin",
+             "-p", "no:nose", "-p", "no:legacypath", "-p", "no:tmpdir", "-p", "no:monkeypatch"]
     saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # graders need no third-party plugins
     try:

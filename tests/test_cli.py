@@ -72,3 +72,18 @@ def test_same_submission_same_score_every_run(tmp_path):
 def test_help_teaches():
     result = CliRunner().invoke(main, ["grade", "--help"])
     assert "Example" in result.output and "--timeout" in result.output
+
+
+def test_check_runs_public_tests_on_a_students_file(tmp_path):
+    good = tmp_path / "activations.py"
+    good.write_text((SOLUTIONS / "activations.py").read_text())
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "cli", "check", "activations", str(good)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    stub = tmp_path / "stub" / "activations.py"
+    stub.parent.mkdir()
+    stub.write_text((SOLUTIONS.parent / "assignments" / "activations" / "activations.py").read_text())
+    bad = subprocess.run([sys.executable, "-m", "cli", "check", "activations", str(stub)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "NotImplementedError" in bad.stdout

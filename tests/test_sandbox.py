@@ -202,3 +202,46 @@ def test_missing_module_file_is_an_import_failure():
     sub = Submission(shared_sandbox(), "activations", {"other.py": b""})
     with pytest.raises(ImportFailed, match="no activations.py"):
         sub.sigmoid(np.zeros(1))
+
+
+def test_printing_and_warnings_never_cost_points(tmp_path):
+    source = (ROOT / "solutions" / "activations.py").read_text()
+    source = source.replace("import numpy as np\n", "import numpy as np\nimport sys, warnings\n"
+                            "print('debug output at import')\nwarnings.warn('a warning at import')\n", 1)
+    source = source.replace("    s = sigmoid(z)\n", "    s = sigmoid(z)\n    print('s =', s[:2], file=sys.stderr)\n"
+                            "    warnings.warn('noisy')\n", 1)
+    result = grade_file("activations", write_submission(tmp_path, "activations", source))
+    assert result.score == 100, result.failures_text()
+    assert "debug output at import" in result.output
+
+
+def test_limits_only_fallback_still_grades_and_says_so(monkeypatch):
+    from autograder.sandbox import Sandbox
+
+    monkeypatch.setenv("DEEPGRADE_NO_NAMESPACES", "1")
+    sandbox = Sandbox()
+    try:
+        assert not sandbox.isolated and "resource limits and a scrubbed import path only" in sandbox.isolation
+        sub = Submission(sandbox, "activations", {"activations.py": (ROOT / "solutions" / "activations.py").read_bytes()})
+        assert sub.relu_derivative(np.array([-1.0, 2.0])).fetch().tolist() == [0.0, 1.0]
+        probe = Submission(sandbox, "activations", {"activations.py": b"def probe():\n    import solutions\n"})
+        with pytest.raises(StudentException, match="ModuleNotFoundError|ImportError"):
+            probe.probe()
+        loop = Submission(sandbox, "activations", {"activations.py": b"def spin():\n    while True: pass\n"},
+                          call_timeout=0.5)
+        with pytest.raises(StudentTimeout):
+            loop.spin()
+        for s in (sub, probe, loop):
+            s.close()
+    finally:
+        sandbox.close()
+
+
+def test_eager_results_never_hide_later_mutation():
+    sub = submission("import numpy as np\nclass Acc:\n    def __init__(self):\n        self.buf = np.zeros(2)\n"
+                     "    def add(self, x):\n        self.buf += x\n        return self.buf\n")
+    acc = sub.Acc()
+    first = acc.add(np.ones(2))
+    acc.add(np.ones(2))  # mutates the array `first` refers to
+    assert first.fetch().tolist() == [2.0, 2.0]  # fetched now, not when the call returned
+    sub.close()

@@ -35,7 +35,7 @@ _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") el
 class Limits:
     """Resource limits for one worker process."""
 
-    memory_mb: int = 1024  # address space on top of what the pre-started interpreter maps
+    memory_mb: int = 512  # address space on top of what the pre-started interpreter maps
     cpu_seconds: int = 60  # total CPU for one worker life; per-call time limits are wall clock
     max_processes: int = 1  # the worker itself: no fork, no threads
     file_size_mb: int = 8  # any file it writes, stdout/stderr capture included

@@ -237,6 +237,7 @@ class Submission:
     _import_error: ImportFailed | None = field(default=None, repr=False)
     _timed_out: set = field(default_factory=set, repr=False)
     deadline: float | None = field(default=None, repr=False)
+    _requests: int = field(default=0, repr=False)  # requests sent; invalidates eagerly returned values
 
     # -------------------------------------------------------------- worker life
     def _connection(self) -> Connection:
@@ -280,6 +281,7 @@ class Submission:
         if strike and strike in self._timed_out:
             raise StudentTimeout(f"{strike} timed out earlier, so it was not called again")
         conn = self._connection()
+        self._requests += 1
         timeout = self._timeout()
         if timeout <= 0:
             raise StudentTimeout("this check ran out of time")
@@ -339,11 +341,12 @@ class Submission:
 class Remote:
     """A value that lives in the worker: call it, index it, read attributes, or fetch it."""
 
-    __slots__ = ("_sub", "_handle", "_path", "_origin", "_generation")
+    __slots__ = ("_sub", "_handle", "_path", "_origin", "_generation", "_eager")
 
     def __init__(self, sub: Submission, handle: int, path: tuple, origin: str) -> None:
         self._sub, self._handle, self._path, self._origin = sub, handle, path, origin
         self._generation = sub._generation if handle else None
+        self._eager: tuple | None = None  # (request count, value) sent along with a call's reply
 
     def _ref(self) -> Ref:
         if self._generation is not None and self._generation != self._sub._generation:
@@ -380,11 +383,17 @@ class Remote:
         sub = self._sub
         sub._connection()
         message = ("call", self._ref(), _encode_args(args), _encode_args(kwargs), strict)
-        hid, _description = sub.request(message, f"{self.label}(...)", strike=self._origin)
-        return Remote(sub, hid, (), origin=self._origin)
+        reply = sub.request(message, f"{self.label}(...)", strike=self._origin)
+        result = Remote(sub, reply[0], (), origin=self._origin)
+        if len(reply) == 3:
+            result._eager = (sub._requests, reply[2])
+        return result
 
     def fetch(self) -> Any:
         """The value as plain data (arrays are copies; nothing else crosses)."""
+        eager, self._eager = self._eager, None
+        if eager is not None and eager[0] == self._sub._requests and self._sub._conn is not None:
+            return eager[1]  # nothing ran in the worker since the call returned this value
         return self._sub.request(("fetch", self._ref()), self._result_label())
 
     def describe(self) -> str:

@@ -140,27 +140,30 @@ def run_worker(sock, limits, base_vm, uid, isolated, scratch, hide) -> None:
         os.chown(output, uid, uid)
     isolation.confine_self(limits, base_vm, uid, isolated, scratch)
     isolation.close_fds_except({sock.fileno()})
+    project = os.environ.get("DEEPGRADE_PROJECT", "")
     os.environ.clear()
     os.environ.update(
         HOME=scratch, TMPDIR=scratch, PATH="/usr/bin:/bin", LANG="C.UTF-8", MPLBACKEND="Agg",
         OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
     )
-    scrub_imports(scratch, hide)
+    scrub_imports(scratch, hide + [project])
     Worker(sock, output).serve()
 
 
 def scrub_imports(scratch: str, hide: list[str]) -> None:
     """Import path: the student's folder plus installed libraries, never the course."""
-    project = os.environ.get("DEEPGRADE_PROJECT", "")
     hidden = [h.rstrip("/") + "/" for h in hide if h]
 
     def keep(p: str) -> bool:
         p = os.path.abspath(p or ".")
-        return not any((p + "/").startswith(h) for h in hidden) and p != project and p != os.getcwd()
+        return not any((p + "/").startswith(h) for h in hidden) and p != os.getcwd()
 
-    sys.path[:] = [scratch] + [p for p in sys.path if p and keep(p)]
+    # "/" (the fork server's start folder) would make every folder a namespace package.
+    sys.path[:] = [scratch] + [p for p in sys.path if p and p != "/" and "__editable__" not in p and keep(p)]
+    sys.path_importer_cache.clear()
     # Editable installs map package names to the source tree through a meta-path finder.
-    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in type(f).__module__]
+    sys.meta_path[:] = [f for f in sys.meta_path
+                        if "__editable__" not in (f.__module__ if isinstance(f, type) else type(f).__module__)]
     for name in [m for m in sys.modules if m == "solutions" or m.startswith(("solutions.", "autograder.graders"))]:
         del sys.modules[name]
     import importlib
