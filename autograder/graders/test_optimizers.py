@@ -1,0 +1,449 @@
+"""Hidden graders: SGD (with momentum), RMSProp and Adam trajectories against torch.optim's rules.
+
+Every trajectory check runs the student's optimizer for many steps on several parameter
+shapes, feeding each step's output back in (the arrays stay in the worker), and compares
+every step with the reference. When an answer goes wrong, the same trajectory is replayed
+here with known wrong formulas (no bias correction, eps inside the square root, a step
+counter per tensor, state shared by all parameters, ...) to name the mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from autograder.referee import Mistake, expect_array, expect_close, fmt, summarize
+from autograder.sandbox import StudentException
+from solutions import optimizers as ref
+
+SEED = 6_2025
+SHAPES = [(3,), (4, 5), (2, 3, 2)]
+# Gradient scales differ per parameter so that adaptive step sizes and per-parameter state
+# matter, and one parameter has small gradients (~1e-3) so that where eps goes matters.
+SCALES = [1.0, 1e-3, 20.0]
+RTOL, ATOL = 1e-7, 1e-10
+
+Trajectory = list[list[np.ndarray]]  # trajectory[k][i]: parameter i after update k + 1
+
+
+def make_problem(seed: int, shapes=SHAPES, scales=SCALES, steps: int = 50) -> tuple[list, list]:
+    """Initial parameters and a fixed sequence of gradients (one list per step)."""
+    rng = np.random.default_rng(seed)
+    params = [rng.normal(size=s) for s in shapes]
+    grads = [[scale * rng.normal(size=s) for s, scale in zip(shapes, scales, strict=True)] for _ in range(steps)]
+    return params, grads
+
+
+# ---------------------------------------------------------------------------- trusted replays
+
+
+def replay(step: Callable[[dict, int, np.ndarray, np.ndarray, int], np.ndarray], params: list,
+           grads: list, shared: bool = False, reset: bool = False, t_per_tensor: bool = False) -> Trajectory:
+    """Run an update rule ``step(state, i, p, g, t) -> p_new`` over a gradient sequence.
+
+    ``shared``: one state for every parameter (the per-index bug); ``reset``: state thrown
+    away after every call (e.g. state keyed by id(param)); ``t_per_tensor``: the step
+    counter advances once per tensor instead of once per call.
+    """
+    states: dict = {}
+    t = 0
+    out: Trajectory = []
+    current = [np.array(p, dtype=float) for p in params]
+    with np.errstate(all="ignore"):
+        for step_grads in grads:
+            if reset:
+                states = {}
+            if not t_per_tensor:
+                t += 1
+            new = []
+            for i, (p, g) in enumerate(zip(current, step_grads, strict=True)):
+                if t_per_tensor:
+                    t += 1
+                key = 0 if shared else i
+                state = states.setdefault(key, {})
+                try:
+                    new.append(step(state, i, p, np.asarray(g, dtype=float), t))
+                except ValueError:  # shared state across different shapes cannot broadcast
+                    new.append(np.full_like(p, np.nan))
+            current = new
+            out.append([p.copy() for p in new])
+    return out
+
+
+def sgd_rule(lr: float, momentum: float, dampening: bool = False, add: bool = False):
+    def step(state, i, p, g, t):
+        if momentum:
+            if "buf" not in state:
+                state["buf"] = (1 - momentum) * g if dampening else g.copy()
+            else:
+                state["buf"] = momentum * state["buf"] + ((1 - momentum) * g if dampening else g)
+            g = state["buf"]
+        return p + lr * g if add else p - lr * g
+    return step
+
+
+def rmsprop_rule(lr: float, alpha: float, eps: float, eps_inside: bool = False, no_one_minus: bool = False):
+    def step(state, i, p, g, t):
+        v = state.get("v", np.zeros_like(g))
+        v = alpha * v + (1.0 if no_one_minus else 1 - alpha) * g * g
+        state["v"] = v
+        return p - lr * g / (np.sqrt(v + eps) if eps_inside else np.sqrt(v) + eps)
+    return step
+
+
+def adam_rule(lr: float, b1: float, b2: float, eps: float, bias: bool = True, eps_inside: bool = False,
+              t_shift: int = 0, t_fixed: int | None = None, paper_eps: bool = False):
+    def step(state, i, p, g, t):
+        t = t_fixed if t_fixed is not None else t + t_shift
+        m = b1 * state.get("m", np.zeros_like(g)) + (1 - b1) * g
+        v = b2 * state.get("v", np.zeros_like(g)) + (1 - b2) * g * g
+        state["m"], state["v"] = m, v
+        if paper_eps:  # Kingma & Ba's "efficient" form: eps added to sqrt of the uncorrected v
+            return p - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+        m_hat, v_hat = (m / (1 - b1**t), v / (1 - b2**t)) if bias else (m, v)
+        return p - lr * m_hat / (np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + eps)
+    return step
+
+
+def reference_trajectory(cls: type, kwargs: dict, params: list, grads: list) -> Trajectory:
+    opt = cls(**kwargs)
+    out, current = [], [p.copy() for p in params]
+    for step_grads in grads:
+        current = opt.update(current, step_grads)
+        out.append([p.copy() for p in current])
+    return out
+
+
+def adam_misconceptions(kw: dict, params: list, grads: list) -> dict[str, Trajectory]:
+    lr, b1, b2, eps = kw["lr"], kw["beta1"], kw["beta2"], kw["eps"]
+    return {
+        "left out bias correction: Adam divides m by (1 - beta1**t) and v by (1 - beta2**t); without it "
+        "the first steps are far too large (m and v start at 0)": replay(adam_rule(lr, b1, b2, eps, bias=False), params, grads),
+        "advanced the step counter once per parameter tensor; t counts update calls (once per update, for "
+        "all parameters)": replay(adam_rule(lr, b1, b2, eps), params, grads, t_per_tensor=True),
+        "used t = 0 on the first step (increment the counter before computing the bias correction, so the "
+        "first step uses t = 1; 1 - beta**0 = 0 divides by zero)": replay(adam_rule(lr, b1, b2, eps, t_shift=-1), params, grads),
+        "never advanced the step counter (t stuck at 1)": replay(adam_rule(lr, b1, b2, eps, t_fixed=1), params, grads),
+        "put eps inside the square root, sqrt(v_hat + eps); torch.optim.Adam uses sqrt(v_hat) + eps":
+            replay(adam_rule(lr, b1, b2, eps, eps_inside=True), params, grads),
+        "used the paper's 'efficient' form with eps added to sqrt of the uncorrected v; torch.optim.Adam adds "
+        "eps to sqrt(v_hat)": replay(adam_rule(lr, b1, b2, eps, paper_eps=True), params, grads),
+        "kept one m and one v for all parameters; state must be per parameter index":
+            replay(adam_rule(lr, b1, b2, eps), params, grads, shared=True),
+        "lost the state between calls (m and v start from zero on every update: keyed by id(param)?)":
+            replay(adam_rule(lr, b1, b2, eps), params, grads, reset=True),
+    }
+
+
+def sgd_misconceptions(kw: dict, params: list, grads: list) -> dict[str, Trajectory]:
+    lr, mu = kw["lr"], kw.get("momentum", 0.0)
+    found = {
+        "added the gradient (p + lr*g): gradient descent steps against the gradient":
+            replay(sgd_rule(lr, mu, add=True), params, grads),
+    }
+    if mu:
+        found.update({
+            "damped the gradient, buf = momentum*buf + (1 - momentum)*g; torch.optim.SGD uses "
+            "buf = momentum*buf + g (and buf = g on the first step)": replay(sgd_rule(lr, mu, dampening=True), params, grads),
+            "kept one momentum buffer for all parameters; each parameter index needs its own buffer":
+                replay(sgd_rule(lr, mu), params, grads, shared=True),
+            "lost the momentum buffer between calls (it must persist from one update to the next)":
+                replay(sgd_rule(lr, mu), params, grads, reset=True),
+        })
+    return found
+
+
+def rmsprop_misconceptions(kw: dict, params: list, grads: list) -> dict[str, Trajectory]:
+    lr, a, eps = kw["lr"], kw["alpha"], kw["eps"]
+    return {
+        "put eps inside the square root, sqrt(v + eps); torch.optim.RMSprop uses sqrt(v) + eps":
+            replay(rmsprop_rule(lr, a, eps, eps_inside=True), params, grads),
+        "forgot the (1 - alpha) factor: v = alpha*v + (1 - alpha)*g**2":
+            replay(rmsprop_rule(lr, a, eps, no_one_minus=True), params, grads),
+        "kept one running average for all parameters; each parameter index needs its own":
+            replay(rmsprop_rule(lr, a, eps), params, grads, shared=True),
+        "lost the running average between calls (it must persist from one update to the next)":
+            replay(rmsprop_rule(lr, a, eps), params, grads, reset=True),
+    }
+
+
+# ---------------------------------------------------------------------------- judging
+
+
+def expect_param_list(got, like: list, name: str) -> list[np.ndarray]:
+    """``got`` is a list of float arrays with the shapes of ``like``."""
+    if type(got) not in (list, tuple) or len(got) != len(like):
+        raise Mistake(f"{name} should return a list of {len(like)} arrays (one per parameter), "
+                      f"but it returned {summarize(got)}.")
+    return [expect_array(g, name=f"{name}[{i}]", shape=p.shape) for i, (g, p) in enumerate(zip(got, like, strict=True))]
+
+
+def call_label(cls: str, kwargs: dict) -> str:
+    return f"{cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+
+def check_trajectory(submission, cls: str, kwargs: dict, params: list, grads: list,
+                     mistakes: Callable[[dict, list, list], dict[str, Trajectory]] | None = None,
+                     hint: str | None = None, every: int = 1) -> None:
+    """Run the student's optimizer over the whole gradient sequence and compare every step.
+
+    Each update's output is fed to the next update inside the worker. Outputs are fetched
+    every ``every`` updates (a fetch right after the call comes with its reply, for free);
+    when a fetched step is wrong, the steps since the last good one are fetched too, so the
+    message names the first bad step.
+    """
+    want = reference_trajectory(getattr(ref, cls), kwargs, params, grads)
+    opt = getattr(submission, cls)(**kwargs)
+    current = submission.put(params)
+    label = call_label(cls, kwargs)
+    shapes = ", ".join(str(p.shape) for p in params)
+
+    replays: dict[str, Trajectory] = {}
+
+    def judge(k: int, handle) -> bool:
+        got = expect_param_list(handle.fetch(), params, f"{cls}.update")
+        for i, (g, w) in enumerate(zip(got, want[k], strict=True)):
+            try:
+                if not np.allclose(g, w, rtol=RTOL, atol=ATOL) and mistakes and not replays:
+                    replays.update(mistakes(kwargs, params, grads))  # replayed only when needed
+                expect_close(g, w, name=f"params[{i}] (shape {w.shape})", rtol=RTOL, atol=ATOL,
+                             misconceptions={text: traj[k][i] for text, traj in replays.items()}, hint=hint)
+            except Mistake as exc:
+                raise Mistake(f"{label} on parameters of shapes {shapes}, after update {k + 1} of {len(grads)} "
+                              f"(each update fed the previous one's output): {exc}") from None
+        return True
+
+    handles, checked = [], 0
+    for k, step_grads in enumerate(grads):
+        try:
+            current = opt.update(current, step_grads)
+        except StudentException as exc:
+            if exc.exc_type == "ValueError" and "broadcast" in exc.message:
+                raise Mistake(f"{label}.update raised ValueError ({exc.message}) on parameters of shapes {shapes}. "
+                              "Looks like you kept one state array for all parameters; each parameter index "
+                              "needs its own (e.g. a dict keyed by i).") from None
+            raise
+        handles.append(current)
+        if (k + 1) % every and k + 1 < len(grads):
+            continue
+        try:
+            judge(k, current)
+        except Mistake:
+            for j in range(checked, k):  # find the first wrong step since the last good one
+                judge(j, handles[j])
+            raise
+        checked = k + 1
+
+
+# ---------------------------------------------------------------------------- SGD
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_sgd_trajectory(submission):
+    """SGD without momentum: 50-step trajectory on shapes (3,), (4,5), (2,3,2)"""
+    kw = {"lr": 0.05}
+    params, grads = make_problem(SEED)
+    check_trajectory(submission, "SGD", kw, params, grads, sgd_misconceptions,
+                     hint="plain SGD is p_new = p - lr * g")
+
+
+@pytest.mark.points(12)
+@pytest.mark.visibility("visible")
+def test_sgd_momentum_trajectory(submission):
+    """SGD with momentum=0.9 matches torch.optim.SGD over 50 steps"""
+    kw = {"lr": 0.02, "momentum": 0.9}
+    params, grads = make_problem(SEED + 1)
+    check_trajectory(submission, "SGD", kw, params, grads, sgd_misconceptions,
+                     hint="torch.optim.SGD: buf = g on the first step, then buf = momentum*buf + g; p -= lr*buf")
+
+
+# ---------------------------------------------------------------------------- RMSProp
+
+
+@pytest.mark.points(12)
+@pytest.mark.visibility("visible")
+def test_rmsprop_trajectory(submission):
+    """RMSProp(alpha=0.9) matches torch.optim.RMSprop over 50 steps"""
+    kw = {"lr": 0.01, "alpha": 0.9, "eps": 1e-8}
+    params, grads = make_problem(SEED + 2)
+    check_trajectory(submission, "RMSProp", kw, params, grads, rmsprop_misconceptions,
+                     hint="v = alpha*v + (1 - alpha)*g**2 (v starts at 0); p -= lr*g/(sqrt(v) + eps)")
+
+
+# ---------------------------------------------------------------------------- Adam
+
+
+@pytest.mark.points(10)
+@pytest.mark.visibility("visible")
+def test_adam_first_step(submission):
+    """Adam() first step moves every coordinate by about lr = 1e-3 (bias correction)"""
+    g = [np.array([3.0, -0.2, 1e-3, -50.0, 1e-4]), np.array([[1e2, -1e-2], [0.5, -7.0]])]
+    params = [np.linspace(-1, 1, 5), np.array([[0.5, -0.5], [2.0, 1.0]])]
+    new = submission.Adam().update(params, g).fetch()
+    got = expect_param_list(new, params, "Adam().update")
+    kw = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    wrong = adam_misconceptions(kw, params, [g])
+    wrong["used a default learning rate other than lr=1e-3 (keep the signature's defaults)"] = [
+        [p - 1e-2 * np.sign(gi) for p, gi in zip(params, g, strict=True)]]
+    for i, (got_i, p, gi) in enumerate(zip(got, params, g, strict=True)):
+        want = ref.Adam().update([p], [gi])[0]
+        step = got_i - p
+        try:
+            expect_close(got_i, want, name=f"params[{i}] after the first step", rtol=1e-9, atol=1e-12,
+                         misconceptions={text: traj[0][i] for text, traj in wrong.items()})
+        except Mistake as exc:
+            size = fmt(float(np.max(np.abs(step)))) if np.all(np.isfinite(step)) else "NaN"
+            raise Mistake(f"{exc}\nThe largest coordinate of your first step is {size}; with bias correction "
+                          "m_hat = g and v_hat = g**2 on step 1, so each coordinate moves by lr*g/(|g| + eps), "
+                          "about lr = 0.001 whatever the size of g.") from None
+
+
+@pytest.mark.points(15)
+@pytest.mark.visibility("visible")
+def test_adam_trajectory(submission):
+    """Adam(lr=0.01, beta1=0.8, beta2=0.99) matches torch.optim.Adam over 50 steps"""
+    kw = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-8}
+    params, grads = make_problem(SEED + 3)
+    check_trajectory(submission, "Adam", kw, params, grads, adam_misconceptions,
+                     hint="m_hat = m/(1 - beta1**t), v_hat = v/(1 - beta2**t), p -= lr*m_hat/(sqrt(v_hat) + eps), "
+                          "with t = 1, 2, 3, ... counting update calls")
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("hidden")
+def test_adam_step_counter(submission):
+    """Adam keeps one step counter per optimizer, advanced once per update (6 tensors, 12 steps)"""
+    kw = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    shapes = [(2,), (3,), (2, 2), (1,), (5,), (2, 1)]
+    params, grads = make_problem(SEED + 4, shapes=shapes, scales=[1.0] * len(shapes), steps=12)
+    check_trajectory(submission, "Adam", kw, params, grads, adam_misconceptions,
+                     hint="increment t once at the start of update(), before the loop over parameters")
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("after_due_date")
+def test_adam_eps_placement(submission):
+    """Adam adds eps outside the square root (gradients of size 1e-9 to 1e-6)"""
+    kw = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    params, grads = make_problem(SEED + 5, shapes=[(6,), (3, 2)], scales=[1e-6, 1e-9], steps=10)
+    check_trajectory(submission, "Adam", kw, params, grads, adam_misconceptions,
+                     hint="with gradients near eps, sqrt(v_hat) + eps and sqrt(v_hat + eps) differ a lot: "
+                          "torch.optim.Adam divides by sqrt(v_hat) + eps")
+
+
+# ---------------------------------------------------------------------------- all three
+
+
+def optimizer_cases() -> list[tuple[str, dict, Callable]]:
+    return [
+        ("SGD", {"lr": 0.05, "momentum": 0.9}, sgd_misconceptions),
+        ("RMSProp", {"lr": 0.01, "alpha": 0.99, "eps": 1e-8}, rmsprop_misconceptions),
+        ("Adam", {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}, adam_misconceptions),
+    ]
+
+
+def run_student(submission, cls: str, kw: dict, params: list, grads: list) -> Trajectory:
+    """The student's own trajectory, fetched after every update."""
+    opt = getattr(submission, cls)(**kw)
+    current = submission.put(params)
+    out = []
+    for step_grads in grads:
+        current = opt.update(current, step_grads)
+        out.append(expect_param_list(current.fetch(), params, f"{cls}.update"))
+    return out
+
+
+def leaking_parameter(together: Trajectory, alone: list[Trajectory]) -> tuple[int, int] | None:
+    """(update, parameter) where a joint trajectory first differs from the parameter's solo one."""
+    for k, joint in enumerate(together):
+        for i, p in enumerate(joint):
+            if not np.allclose(p, alone[i][k][0], rtol=RTOL, atol=ATOL, equal_nan=True):
+                return k, i
+    return None
+
+
+@pytest.mark.points(10)
+@pytest.mark.visibility("hidden")
+def test_state_per_parameter(submission):
+    """SGD momentum and RMSProp keep separate state for two parameters of the same shape"""
+    rng = np.random.default_rng(SEED + 6)
+    params = [rng.normal(size=4), rng.normal(size=4)]
+    # very different gradient streams, so mixing their state shows
+    grads = [[rng.normal(size=4), 100.0 * rng.normal(size=4) + 50.0] for _ in range(8)]
+    cases = [("SGD", {"lr": 0.05, "momentum": 0.9}), ("RMSProp", {"lr": 0.01, "alpha": 0.99, "eps": 1e-8})]
+    for cls, kw in cases:
+        # Judged against the student's own formula: each parameter optimized alone must follow
+        # the same path as when optimized together with the other one.
+        together = run_student(submission, cls, kw, params, grads)
+        alone = [run_student(submission, cls, kw, [params[i]], [[g[i]] for g in grads]) for i in range(2)]
+        found = leaking_parameter(together, alone)
+        if found is None:
+            continue
+        k, i = found
+        both, single = together[k][i], alone[i][k][0]
+        raise Mistake(
+            f"{call_label(cls, kw)} on two parameters of shape (4,): after update {k + 1}, params[{i}] is "
+            f"{fmt(both)}, but the same optimizer run on params[{i}] alone (same gradients) gives {fmt(single)}. "
+            "The other parameter's gradients leaked into this one's update. Looks like you kept one state "
+            "buffer for all parameters (or one per shape); each parameter index needs its own, e.g. self.state[i].")
+
+
+@pytest.mark.points(9)
+@pytest.mark.visibility("visible")
+def test_inputs_not_mutated(submission):
+    """update returns new arrays and never modifies params or grads"""
+    rng = np.random.default_rng(SEED + 7)
+    params = [rng.normal(size=(3, 2)), rng.normal(size=4)]
+    grads1 = [rng.normal(size=(3, 2)), rng.normal(size=4)]
+    grads2 = [rng.normal(size=(3, 2)), rng.normal(size=4)]
+    for cls, kw, _ in optimizer_cases():
+        label = call_label(cls, kw)
+        opt = getattr(submission, cls)(**kw)
+        p_h, g1_h, g2_h = submission.put(params), submission.put(grads1), submission.put(grads2)
+        out1 = opt.update(p_h, g1_h)
+        out2 = opt.update(out1, g2_h)
+        expect_param_list(out2.fetch(), params, f"{cls}.update")
+        for name, handle, original in (("params", p_h, params), ("grads (first call)", g1_h, grads1),
+                                       ("grads (second call)", g2_h, grads2)):
+            now = expect_param_list(handle.fetch(), original, f"the {name} list after update")
+            for i, (a, b) in enumerate(zip(now, original, strict=True)):
+                if not np.array_equal(a, b):
+                    what = ("update changed the parameter arrays in place (p -= ... on the caller's array); "
+                            "compute p_new = p - step and return it" if name == "params" else
+                            "update changed a gradient array in place: a state buffer that is the caller's "
+                            "gradient array (buf = g without .copy(), then buf *= momentum) writes into it")
+                    raise Mistake(f"{label}: {name}[{i}] was modified by update. Looks like {what}.")
+        # the returned arrays must be new: writing into the input must not change them
+        p2 = submission.put(params)
+        out3 = getattr(submission, cls)(**kw).update(p2, grads1)
+        before = expect_param_list(out3.fetch(), params, f"{cls}.update")
+        p2[0].assign(np.full(params[0].shape, 123.0))
+        after = expect_param_list(out3.fetch(), params, f"{cls}.update")
+        if not np.array_equal(before[0], after[0]):
+            raise Mistake(f"{label}: the array update returned shares memory with the params array passed in "
+                          "(it changed when the caller changed the input). Return new arrays, not the inputs.")
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_zero_gradients(submission):
+    """zero gradients leave parameters unchanged (no NaN from 0/0) for all three optimizers"""
+    params = [np.array([1.5, -2.0, 0.25]), np.full((2, 2), -3.0)]
+    zeros = [np.zeros(3), np.zeros((2, 2))]
+    for cls, kw, _ in optimizer_cases():
+        label = call_label(cls, kw)
+        opt = getattr(submission, cls)(**kw)
+        current = submission.put(params)
+        for k in range(2):
+            current = opt.update(current, zeros)
+            got = expect_param_list(current.fetch(), params, f"{cls}.update")
+            for i, (g, p) in enumerate(zip(got, params, strict=True)):
+                if not np.all(np.isfinite(g)):
+                    raise Mistake(f"{label}: after {k + 1} update(s) with all-zero gradients, params[{i}] contains "
+                                  f"NaN or inf ({fmt(g)}). Looks like a 0/0: eps belongs in the denominator, "
+                                  "sqrt(v_hat) + eps, and Adam's t must be at least 1 before 1 - beta**t.")
+                expect_close(g, p, name=f"{label}: params[{i}] after {k + 1} update(s) with zero gradients",
+                             rtol=0.0, atol=1e-12, hint="with g = 0 every optimizer's step is exactly 0")

@@ -1,0 +1,553 @@
+"""Hidden graders: early stopping, L2, inverted dropout, and the V/H capstone.
+
+Early stopping is driven step by step with loss sequences whose right answers differ from
+the usual mistakes (patience off by one, min_delta ignored, comparing with the previous
+epoch instead of the best); copy semantics are checked by writing into the caller's
+arrays inside the worker. Dropout is judged structurally and statistically, since the
+student's random stream need not match ours. The capstone is trained on fresh V/H data
+and judged on held-out data the grader generates.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+
+from autograder.graders.vh_data import generate_line_dataset
+from autograder.referee import (
+    Mistake,
+    expect_array,
+    expect_close,
+    expect_equal,
+    expect_scalar,
+    fmt,
+    summarize,
+)
+from solutions import regularization as ref
+
+SEED = 7_2025
+
+
+# ---------------------------------------------------------------------------- early stopping
+
+
+def step_weights(k: int) -> list[np.ndarray]:
+    """Distinct, recognizable weights for epoch k."""
+    return [np.full(3, float(k)), np.full((2, 2), -float(k) - 0.5)]
+
+
+def simulate(losses: list[float], patience: int, min_delta: float = 0.0, mistake: str = "") -> tuple:
+    """(index of the first True, [best_loss after each step], [best_epoch after each step]) for the
+    reference rule, or for the rule with a known mistake."""
+    best, best_epoch, wait, previous = math.inf, -1, 0, math.inf
+    stop, bests, epochs = None, [], []
+    for k, loss in enumerate(losses):
+        if mistake == "ignore_delta":
+            improved = loss < best
+        elif mistake == "vs_previous":
+            improved = loss < previous - min_delta
+        elif mistake == "delta_wrong_sign":
+            improved = loss < best + min_delta
+        else:
+            improved = loss < best - min_delta
+        if mistake == "track_min" and loss < best:  # best_loss follows every decrease, the counter does not
+            best, best_epoch = loss, k
+            wait = 0 if improved else wait + 1
+        elif improved:
+            best, best_epoch, wait = loss, k, 0
+        else:
+            wait += 1
+        previous = loss
+        bests.append(best)
+        epochs.append(best_epoch)
+        done = wait > patience if mistake == "late" else wait >= patience - (mistake == "early")
+        if done and stop is None:
+            stop = k
+    return stop, bests, epochs
+
+
+ES_MISTAKES = {
+    "late": "counted patience off by one (stopping after patience + 1 steps without improvement: use "
+            "`>= patience`, not `> patience`)",
+    "early": "counted patience off by one (stopping after patience - 1 steps without improvement)",
+    "vs_previous": "compared each loss with the previous epoch's loss instead of the best loss so far",
+    "ignore_delta": "ignored min_delta (an improvement must beat best_loss - min_delta)",
+    "delta_wrong_sign": "used best_loss + min_delta; an improvement is val_loss < best_loss - min_delta",
+    "track_min": "updated best_loss on every decrease, even ones smaller than min_delta",
+}
+
+
+def call_text(kwargs: dict) -> str:
+    return f"EarlyStopping({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+
+def run_steps(submission, kwargs: dict, losses: list[float], until_true: bool = True) -> tuple:
+    """Call step() for each loss (until it returns True); returns (stopper handle, returned values)."""
+    es = submission.EarlyStopping(**kwargs)
+    returned = []
+    for k, loss in enumerate(losses):
+        got = es.step(loss, step_weights(k)).fetch()
+        if not isinstance(got, (bool, np.bool_)):
+            raise Mistake(f"EarlyStopping.step should return True or False, but it returned {summarize(got)}.")
+        returned.append(bool(got))
+        if got and until_true:
+            break
+    return es, returned
+
+
+def check_stop_index(submission, kwargs: dict, losses: list[float]) -> None:
+    """step() returns False until the reference stops, then True (patience counting)."""
+    patience, min_delta = kwargs.get("patience", 5), kwargs.get("min_delta", 0.0)
+    want, _, epochs = simulate(losses, patience, min_delta)
+    _, returned = run_steps(submission, kwargs, losses)
+    if returned == [False] * want + [True]:
+        return
+    got = returned.index(True) if True in returned else None
+    text = (f"{call_text(kwargs)} with validation losses {losses}: step should first return True at step index "
+            f"{want} ({patience} step(s) without improvement after the best at index {epochs[want]}), but yours "
+            + (f"returned True first at index {got}." if got is not None else "never returned True."))
+    mistake = next((label for key, label in ES_MISTAKES.items() if simulate(losses, patience, min_delta, key)[0] == got),
+                   None)
+    raise Mistake(text + (f"\nLooks like you {mistake}." if mistake else ""))
+
+
+def check_best_trace(submission, kwargs: dict, losses: list[float]) -> object:
+    """best_loss and best_epoch after every step (improvement decisions); returns the stopper."""
+    patience, min_delta = kwargs.get("patience", 5), kwargs.get("min_delta", 0.0)
+    _, bests, epochs = simulate(losses, patience, min_delta)
+    es = submission.EarlyStopping(**kwargs)
+    for k, loss in enumerate(losses):
+        es.step(loss, step_weights(k)).fetch()
+        where = f"{call_text(kwargs)} after step({loss}) with the losses so far {losses[:k + 1]}"
+        wrong = {label: simulate(losses, patience, min_delta, key)[1][k] for key, label in ES_MISTAKES.items()}
+        expect_scalar(es.best_loss.fetch(), bests[k], name=f"{where}: best_loss", rtol=1e-12, atol=1e-15,
+                      misconceptions=wrong)
+        expect_equal(es.best_epoch.fetch(), epochs[k], name=f"{where}: best_epoch",
+                     hint="best_epoch is the 0-based index of the step() call that set best_loss",
+                     misconceptions={"counted epochs from 1 instead of 0": epochs[k] + 1,
+                                     "set best_epoch to the latest step instead of the best one": k})
+    return es
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_early_stopping_sequence(submission):
+    """EarlyStopping(patience=3) stops at the right step and tracks best_loss and best_epoch"""
+    losses = [0.9, 0.7, 0.6, 0.62, 0.55, 0.58, 0.6, 0.57, 0.65, 0.5]
+    check_stop_index(submission, {"patience": 3}, losses)
+    check_best_trace(submission, {"patience": 3}, losses[:8])
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_early_stopping_patience_boundary(submission):
+    """step returns True exactly when `patience` steps in a row pass without improvement (patience 1, 2, 4)"""
+    for patience in (1, 2, 4):
+        check_stop_index(submission, {"patience": patience},
+                         [1.0, 0.5] + [0.6 + 0.01 * i for i in range(patience + 1)] + [0.3])
+
+
+@pytest.mark.points(7)
+@pytest.mark.visibility("visible")
+def test_early_stopping_min_delta(submission):
+    """with min_delta only drops below best_loss - min_delta count as improvements"""
+    check_best_trace(submission, {"patience": 2, "min_delta": 0.1}, [1.0, 0.95, 0.84, 0.88, 0.79, 0.78, 0.77])
+    # a slow plateau: every step is lower, but never by more than min_delta: no improvement
+    check_best_trace(submission, {"patience": 3, "min_delta": 0.05}, [2.0, 1.99, 1.98, 1.97])
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_early_stopping_best_weights_are_copies(submission):
+    """best_weights are copies: updating the training loop's arrays in place does not change them"""
+    w0 = [np.arange(6.0).reshape(2, 3), np.array([0.5, -1.5])]
+    es = submission.EarlyStopping(patience=3)
+    weights = submission.put(w0)  # the training loop's arrays, living in the worker
+    es.step(0.8, weights).fetch()
+    stored = es.best_weights.fetch()
+    if type(stored) not in (list, tuple) or len(stored) != 2:
+        raise Mistake(f"after an improving step, best_weights should be a list of 2 arrays (the weights passed), "
+                      f"but it is {summarize(stored)}.")
+    for i, (got, want) in enumerate(zip(stored, w0, strict=True)):
+        expect_close(got, want, name=f"best_weights[{i}] right after the first step", rtol=0.0, atol=1e-15)
+    # an optimizer step done in place, as `W -= lr * dW` does
+    weights[0].assign(w0[0] - 100.0)
+    weights[1].assign(w0[1] + 100.0)
+    later = es.best_weights.fetch()  # must still be the epoch-0 values
+    for i, (got, want) in enumerate(zip(later, w0, strict=True)):
+        got = expect_array(got, name=f"best_weights[{i}]", shape=want.shape)
+        if not np.array_equal(got, want):
+            raise Mistake(
+                f"best_weights[{i}] changed from {fmt(want)} to {fmt(got)} when the training loop updated its weight "
+                "arrays in place after the best epoch (without calling step again). Looks like you stored references to the caller's arrays "
+                "(self.best_weights = weights, or list(weights), which copies the list but not the arrays). Store "
+                "copies: [w.copy() for w in weights]; otherwise 'restoring the best weights' restores the last ones.")
+
+
+@pytest.mark.points(7)
+@pytest.mark.visibility("hidden")
+def test_early_stopping_keeps_best_not_last(submission):
+    """best_weights belong to the best step, not the last (also with restore_best_weights=False)"""
+    losses = [0.5, 0.4, 0.45, 0.47, 0.46]
+    for restore in (True, False):
+        kwargs = {"patience": 3, "restore_best_weights": restore}
+        es = check_best_trace(submission, kwargs, losses)
+        stored = es.best_weights.fetch()
+        if stored is None:
+            raise Mistake(f"{call_text(kwargs)}: best_weights is None after training stopped. Keep copies of the "
+                          "best weights whatever the flag says; the flag only tells the training loop whether to "
+                          "put them back.")
+        if type(stored) not in (list, tuple) or len(stored) != 2:
+            raise Mistake(f"best_weights should be a list of 2 arrays, but it is {summarize(stored)}.")
+        best, last = step_weights(1), step_weights(4)
+        for i, got in enumerate(stored):
+            got = expect_array(got, name=f"best_weights[{i}]", shape=best[i].shape)
+            if np.array_equal(got, last[i]):
+                raise Mistake(f"{call_text(kwargs)} with losses {losses}: best_weights hold the weights of the last "
+                              "step, not those of the best step (index 1, loss 0.4). Looks like you saved the "
+                              "weights on every step; save them only on an improvement.")
+            expect_close(got, best[i], name=f"best_weights[{i}] (the weights passed with the best loss 0.4)",
+                         rtol=0.0, atol=1e-15)
+
+
+# ---------------------------------------------------------------------------- L2
+
+
+def weight_sets() -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(SEED)
+    return [
+        [rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(2, 2, 2))],
+        [np.array([[1.0, -2.0], [3.0, 0.0]])],
+        [rng.normal(scale=5.0, size=(9, 8)), np.zeros(8), rng.normal(size=(8, 1)), np.array([0.25])],
+    ]
+
+
+@pytest.mark.points(6)
+@pytest.mark.visibility("visible")
+def test_l2_penalty_values(submission):
+    """l2_penalty equals lam * sum of squared weights over every array"""
+    for weights in weight_sets():
+        sq = sum(float(np.sum(w**2)) for w in weights)
+        for lam in (0.01, 0.5):
+            got = submission.l2_penalty(weights, lam).fetch()
+            expect_scalar(got, ref.l2_penalty(weights, lam), name=f"l2_penalty(weights of shapes "
+                          f"{[w.shape for w in weights]}, lam={lam})", rtol=1e-10, atol=1e-12,
+                          misconceptions={
+                              "used (lam/2)*sum(w**2); the notebook's penalty is lam*sum(w**2) (no 1/2)": 0.5 * lam * sq,
+                              "forgot to multiply by lam": sq,
+                              "took the norm sqrt(sum(w**2)) instead of the squared norm": lam * math.sqrt(sq),
+                              "summed |w| (that is L1) instead of w**2": lam * sum(float(np.abs(w).sum()) for w in weights),
+                              "took the mean of w**2 instead of the sum":
+                                  lam * sum(float(np.mean(w**2)) for w in weights),
+                              "penalized only the first array": lam * float(np.sum(weights[0] ** 2)),
+                          })
+
+
+@pytest.mark.points(7)
+@pytest.mark.visibility("visible")
+def test_l2_gradient_values(submission):
+    """l2_gradient returns 2*lam*w for every array, without modifying the weights"""
+    for weights in weight_sets():
+        lam = 0.3
+        handle = submission.put(weights)
+        got = submission.l2_gradient(handle, lam).fetch()
+        if type(got) not in (list, tuple) or len(got) != len(weights):
+            raise Mistake(f"l2_gradient should return a list of {len(weights)} arrays (one per weight array), "
+                          f"but it returned {summarize(got)}.")
+        for i, (g, w) in enumerate(zip(got, weights, strict=True)):
+            expect_close(g, 2 * lam * w, name=f"l2_gradient(weights, lam={lam})[{i}]", rtol=1e-10, atol=1e-12,
+                         misconceptions={
+                             "left out the factor 2: d/dw (lam * w**2) = 2*lam*w, as in the notebook's "
+                             "w_new = w - lr*(gradient + 2*lam*w)": lam * w,
+                             "forgot to multiply by lam": 2 * w,
+                             "returned the sign of w (that is the L1 gradient)": lam * np.sign(w),
+                             "returned the negative gradient": -2 * lam * w,
+                         })
+        after = handle.fetch()
+        for i, (a, w) in enumerate(zip(after, weights, strict=True)):
+            if not np.array_equal(a, w):
+                raise Mistake(f"l2_gradient modified weights[{i}] in place (w *= 2*lam?). Return new arrays; the "
+                              "weights belong to the model.")
+
+
+# ---------------------------------------------------------------------------- dropout
+
+
+def call_dropout(submission, x, p: float, seed: int, training: bool = True, name: str = "dropout_forward"):
+    """Call dropout_forward in the worker and fetch (out, mask)."""
+    rng = submission.rng(seed)
+    got = submission.dropout_forward(x, p, rng, training=training).fetch()
+    if type(got) not in (tuple, list) or len(got) != 2:
+        raise Mistake(f"{name} should return a tuple (out, mask), but it returned {summarize(got)}.")
+    return got
+
+
+def hoeffding(n: int, delta: float) -> float:
+    """Half-width t with P(|mean of n Bernoulli draws - p| >= t) <= delta (Hoeffding)."""
+    return math.sqrt(math.log(2.0 / delta) / (2.0 * n))
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_dropout_structure(submission):
+    """training mode: mask is float 0/1 shaped like x and out == x * mask / (1 - p)"""
+    rng = np.random.default_rng(SEED + 1)
+    for shape, p in (((50, 40), 0.3), ((7, 3, 5), 0.5), ((200,), 0.9)):
+        x = rng.normal(size=shape) + 0.1  # no exact zeros, so dropped entries are visible
+        handle = submission.put(x)
+        name = f"dropout_forward(x of shape {shape}, p={p}, rng)"
+        rng_w = submission.rng(SEED)
+        got = submission.dropout_forward(handle, p, rng_w).fetch()
+        if type(got) not in (tuple, list) or len(got) != 2:
+            raise Mistake(f"{name} should return a tuple (out, mask), but it returned {summarize(got)}.")
+        out, mask = got
+        if type(mask) is np.ndarray and mask.dtype == bool:
+            raise Mistake(f"{name}: mask has dtype bool; it should be the float keep mask (1.0 kept, 0.0 dropped): "
+                          "use (rng.random(x.shape) >= p).astype(float).")
+        mask = expect_array(mask, name=f"{name}: mask", shape=shape)
+        if not np.all((mask == 0.0) | (mask == 1.0)):
+            bad = mask[(mask != 0.0) & (mask != 1.0)][0]
+            raise Mistake(f"{name}: mask should hold only 0.0 (dropped) and 1.0 (kept), but it holds {fmt(bad)}. "
+                          + ("Looks like the mask already includes the 1/(1-p) scaling; keep the mask 0/1 and scale "
+                             "out." if math.isclose(bad, 1 / (1 - p)) else ""))
+        expect_close(out, x * mask / (1 - p), name=f"{name}: out", rtol=1e-12, atol=1e-15, misconceptions={
+            "forgot to rescale: inverted dropout divides the kept activations by (1 - p) in training, so "
+            "their expected value stays x": x * mask,
+            "multiplied by (1 - p) instead of dividing by it": x * mask * (1 - p),
+            "divided by p instead of (1 - p)": x * mask / p,
+            "applied the mask the other way round (out uses 1 - mask)": x * (1 - mask) / (1 - p),
+        })
+        if not np.array_equal(handle.fetch(), x):
+            raise Mistake(f"{name} modified x in place (x *= mask?). Return a new array; x is the previous "
+                          "layer's activation, needed again in the backward pass.")
+
+
+@pytest.mark.points(7)
+@pytest.mark.visibility("visible")
+def test_dropout_keep_fraction(submission):
+    """each entry is kept with probability 1 - p (100,000 entries for p = 0.2 and 0.7; all for p = 0)"""
+    x = np.ones((500, 200))
+    # two draws, each with failure probability 2.5e-7 for a correct dropout: < 1e-6 in all
+    bound = hoeffding(x.size, 2.5e-7)
+    for p, seed in ((0.2, SEED + 2), (0.7, SEED + 3)):
+        _, mask = call_dropout(submission, x, p, seed)
+        mask = expect_array(mask, name=f"dropout_forward(x, p={p}, rng): mask", shape=x.shape, dtype_kind="fb")
+        kept = float(np.mean(mask != 0))
+        if abs(kept - (1 - p)) > bound:
+            hint = (f" Looks like you keep each entry with probability p; p is the DROP probability, so keep "
+                    f"with probability 1 - p = {1 - p:g}." if abs(kept - p) <= bound else "")
+            raise Mistake(f"dropout_forward(x, p={p}, rng) kept {kept:.4f} of {x.size} entries; a correct dropout "
+                          f"keeps 1 - p = {1 - p:g} (within ±{bound:.4f}, a bound a correct answer misses with "
+                          f"probability < 1e-6).{hint}")
+    x = np.arange(1.0, 61.0).reshape(6, 10)
+    out, _ = call_dropout(submission, x, 0.0, SEED)
+    expect_close(out, x, name="dropout_forward(x, p=0.0, rng): out", rtol=0.0, atol=1e-15,
+                 hint="with p = 0 every entry is kept (probability 1 - p = 1) and 1/(1-p) = 1")
+
+
+@pytest.mark.points(5)
+@pytest.mark.visibility("visible")
+def test_dropout_eval_mode(submission):
+    """training=False: out equals x exactly and mask is None"""
+    rng = np.random.default_rng(SEED + 4)
+    x = rng.normal(size=(20, 10)) + 0.1
+    for p in (0.5, 0.2):
+        out, mask = call_dropout(submission, x, p, SEED, training=False)
+        name = f"dropout_forward(x, p={p}, rng, training=False)"
+        if mask is not None:
+            raise Mistake(f"{name}: mask should be None at evaluation time (nothing is dropped), but it is "
+                          f"{summarize(mask)}. Looks like you drop at evaluation time too: check `training`.")
+        expect_close(out, x, name=f"{name}: out", rtol=0.0, atol=1e-15, misconceptions={
+            "scaled by (1 - p) at evaluation time: that is the notebook's classic dropout; with inverted dropout "
+            "training already divides by (1 - p), so evaluation is the identity": x * (1 - p),
+            "divided by (1 - p) at evaluation time; evaluation is the identity": x / (1 - p),
+        }, hint="when not training, return x unchanged (and None for the mask)")
+
+
+@pytest.mark.points(4)
+@pytest.mark.visibility("hidden")
+def test_dropout_uses_rng(submission):
+    """the mask comes from `rng`: same seed, same mask; different seeds, different masks"""
+    x = np.ones(2000)
+    masks = [call_dropout(submission, x, 0.5, seed)[1] for seed in (11, 11, 12)]
+    masks = [expect_array(m, name="dropout_forward(x, 0.5, rng): mask", shape=x.shape, dtype_kind="fb")
+             for m in masks]
+    if not np.array_equal(masks[0], masks[1]):
+        raise Mistake("dropout_forward gave different masks for two generators made with the same seed. Looks "
+                      "like you draw from np.random's global state; draw from the rng argument "
+                      "(rng.random(x.shape)) so experiments are reproducible.")
+    if np.array_equal(masks[0], masks[2]):
+        raise Mistake("dropout_forward gave the same mask for generators with different seeds: the mask must be "
+                      "drawn from the rng argument.")
+
+
+# ---------------------------------------------------------------------------- capstone
+
+
+@functools.cache
+def scenario(name: str) -> tuple[np.ndarray, ...]:
+    """Fixed V/H data sets: (X_train, y_train, X_val, y_val, X_test, y_test)."""
+    seed, n_train, n_val, noise, n_test = {
+        "easy": (SEED + 11, 100, 50, 0.2, 1000),  # enough data: a correct classifier is ~100% right
+        "overfit": (SEED + 12, 20, 100, 0.4, 0),  # tiny and noisy: validation loss turns up
+    }[name]
+    rng = np.random.default_rng(seed)
+    out = [*generate_line_dataset(n_train, noise, rng), *generate_line_dataset(n_val, noise, rng)]
+    out += [*generate_line_dataset(n_test, noise, rng)] if n_test else [None, None]
+    return tuple(out)
+
+
+def logits(weights: list[np.ndarray], X: np.ndarray) -> np.ndarray:
+    W1, b1, W2, b2 = weights
+    return (np.maximum(0.0, X @ W1 + b1.reshape(-1)) @ W2.reshape(W2.shape[0], -1))[:, 0] + b2.reshape(-1)[0]
+
+
+def bce(weights: list[np.ndarray], X: np.ndarray, y: np.ndarray) -> float:
+    z = logits(weights, X)
+    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+def as_number(value, name: str) -> float:
+    """A plain number (Python or NumPy scalar, or a one-element array) as a float."""
+    if type(value) in (int, float) or isinstance(value, (np.floating, np.integer)):
+        return float(value)
+    if type(value) is np.ndarray and value.size == 1 and value.dtype.kind in "fiu":
+        return float(value.reshape(()))
+    raise Mistake(f"{name} should be numbers, but one is {summarize(value)}.")
+
+
+# The last training runs of the submission being graded, so that checks judging the same run
+# (layout, accuracy, reproducibility) train once. One slot: submissions are graded in turn.
+_runs: dict = {"submission": None, "results": {}}
+
+
+def train(submission, name: str, seed: int, again: bool = False) -> dict:
+    """train_vh_classifier on scenario `name` with a worker rng from `seed`, checked and fetched."""
+    if _runs["submission"] is not submission:
+        _runs.update(submission=submission, results={})
+    if again or (name, seed) not in _runs["results"]:
+        result = run_training(submission, scenario(name)[:4], seed)
+        if again:
+            return result
+        _runs["results"][(name, seed)] = result
+    return _runs["results"][(name, seed)]
+
+
+def run_training(submission, data: tuple, seed: int) -> dict:
+    """Call train_vh_classifier and check the result's layout; returns plain data."""
+    X_train, y_train, X_val, y_val = data[:4]
+    got = submission.train_vh_classifier(X_train, y_train, X_val, y_val, submission.rng(seed)).fetch()
+    name = "train_vh_classifier(...)"
+    if type(got) is not dict:
+        raise Mistake(f"{name} should return a dict with keys 'weights', 'train_losses', 'val_losses', "
+                      f"'best_epoch', but it returned {summarize(got)}.")
+    missing = [k for k in ("weights", "train_losses", "val_losses", "best_epoch") if k not in got]
+    if missing:
+        raise Mistake(f"{name}: the returned dict has no key(s) {missing} (it has {sorted(map(str, got))}).")
+    weights = got["weights"]
+    if type(weights) not in (list, tuple) or len(weights) != 4:
+        raise Mistake(f"{name}['weights'] should be [W1, b1, W2, b2], but it is {summarize(weights)}.")
+    W1 = expect_array(weights[0], name=f"{name}['weights'][0] (W1)")
+    if W1.ndim != 2 or W1.shape[0] != 9:
+        raise Mistake(f"W1 should have shape (9, H) (used as X @ W1 on 3x3 images), but it has shape {W1.shape}."
+                      + (" It looks transposed." if W1.ndim == 2 and W1.shape[1] == 9 else ""))
+    hidden = W1.shape[1]
+    b1 = expect_array(weights[1], name=f"{name}['weights'][1] (b1)", shape=(hidden,))
+    W2 = expect_array(weights[2], name=f"{name}['weights'][2] (W2)")
+    if W2.shape not in ((hidden, 1), (hidden,)):
+        raise Mistake(f"W2 should have shape ({hidden}, 1) for a single sigmoid output, but it has shape {W2.shape}.")
+    b2 = expect_array(weights[3], name=f"{name}['weights'][3] (b2)")
+    if b2.size != 1:
+        raise Mistake(f"b2 should hold one number (shape (1,)), but it has shape {b2.shape}.")
+    curves = {}
+    for key in ("train_losses", "val_losses"):
+        values = got[key]
+        if type(values) is np.ndarray and values.ndim == 1:
+            values = values.tolist()
+        if type(values) not in (list, tuple) or not values:
+            raise Mistake(f"{name}['{key}'] should be a non-empty list of floats (one per epoch), "
+                          f"but it is {summarize(values)}.")
+        curves[key] = [as_number(v, f"{name}['{key}'] entries") for v in values]
+        if not all(math.isfinite(v) for v in curves[key]):
+            raise Mistake(f"{name}['{key}'] contains NaN or inf: training diverged (learning rate too high?).")
+    if len(curves["train_losses"]) != len(curves["val_losses"]):
+        raise Mistake(f"{name}: train_losses has {len(curves['train_losses'])} entries but val_losses has "
+                      f"{len(curves['val_losses'])}; both should have one per epoch.")
+    best = got["best_epoch"]
+    if type(best) is not int and not isinstance(best, np.integer):
+        raise Mistake(f"{name}['best_epoch'] should be an int, but it is {summarize(best)}.")
+    if not 0 <= int(best) < len(curves["val_losses"]):
+        raise Mistake(f"{name}['best_epoch'] is {int(best)}, outside the {len(curves['val_losses'])} epochs "
+                      "trained (it is a 0-based index into val_losses).")
+    return {"weights": [W1, b1, W2, b2], "best_epoch": int(best), **curves}
+
+
+@pytest.mark.points(5)
+@pytest.mark.visibility("visible")
+def test_capstone_returns_plain_dict(submission):
+    """train_vh_classifier returns weights [W1, b1, W2, b2], per-epoch losses and best_epoch"""
+    result = train(submission, "easy", seed=1)
+    if result["train_losses"][-1] >= result["train_losses"][0]:
+        raise Mistake(f"the training loss did not go down: epoch 0 {fmt(result['train_losses'][0])}, last epoch "
+                      f"{fmt(result['train_losses'][-1])}. Check the gradient signs and the learning rate.")
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_capstone_accuracy(submission):
+    """the returned weights classify 1,000 fresh V/H images (noise 0.2) with at least 90% accuracy"""
+    result = train(submission, "easy", seed=1)
+    X_test, y_test = scenario("easy")[4:]
+    predicted = logits(result["weights"], X_test) > 0
+    accuracy = float(np.mean(predicted == (y_test == 1)))
+    if accuracy < 0.9:
+        hint = (" It is right on the flipped labels: the output should be P(vertical), label 1."
+                if 1 - accuracy >= 0.9 else " Check the forward pass (ReLU hidden layer, sigmoid output), the "
+                "gradient of the mean BCE, He initialization and the learning rate.")
+        raise Mistake(f"held-out accuracy of the returned weights is {accuracy:.1%} on 1000 fresh images "
+                      f"(noise 0.2, trained on 100); it should be at least 90% (the reference gets about 100%).{hint}")
+
+
+@pytest.mark.points(8)
+@pytest.mark.visibility("visible")
+def test_capstone_best_weights_restored(submission):
+    """on a tiny noisy training set (it overfits), the returned weights are the best epoch's"""
+    result = train(submission, "overfit", seed=3)
+    X_val, y_val = scenario("overfit")[2:4]
+    val, best = result["val_losses"], result["best_epoch"]
+    reproduced = bce(result["weights"], X_val, y_val)
+    if not math.isclose(reproduced, val[best], rel_tol=1e-3, abs_tol=1e-4):
+        close = [k for k, v in enumerate(val) if math.isclose(reproduced, v, rel_tol=1e-3, abs_tol=1e-4)]
+        if close and close[-1] == len(val) - 1:
+            why = ("Looks like you returned the last epoch's weights instead of restoring the best ones (or your "
+                   "early stopping kept references to arrays you kept updating in place).")
+        elif close:
+            why = f"They match epoch {close[0]} instead: is best_epoch off by one?"
+        else:
+            why = ("They match no epoch: val_losses should be the mean binary cross-entropy on X_val of the "
+                   "weights early stopping saw.")
+        raise Mistake(f"the validation loss of the returned weights is {fmt(reproduced)}, but val_losses[best_epoch] "
+                      f"= val_losses[{best}] = {fmt(val[best])}. {why}")
+    if val[best] > min(val) + 1e-3:
+        raise Mistake(f"best_epoch = {best} has validation loss {fmt(val[best])}, but epoch {int(np.argmin(val))} had "
+                      f"{fmt(min(val))}: early stopping should keep the epoch with the lowest validation loss.")
+
+
+@pytest.mark.points(4)
+@pytest.mark.visibility("hidden")
+def test_capstone_reproducible(submission):
+    """all randomness comes from rng: same seed, same weights; another seed, other weights"""
+    # the small data set trains fastest
+    first = train(submission, "overfit", seed=3)["weights"]
+    again = train(submission, "overfit", seed=3, again=True)["weights"]
+    other = train(submission, "overfit", seed=4)["weights"]
+    if not all(np.array_equal(a, b) for a, b in zip(first, again, strict=True)):
+        raise Mistake("two runs with generators made from the same seed returned different weights. Looks like "
+                      "something draws from np.random's global state; use the rng argument for the initialization "
+                      "(rng.normal) and anything else random.")
+    if all(np.array_equal(a, b) for a, b in zip(first, other, strict=True)):
+        raise Mistake("runs with generators made from different seeds returned identical weights: the He "
+                      "initialization must be drawn from the rng argument.")
