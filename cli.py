@@ -169,5 +169,13 @@ def topics() -> None:
         click.echo(t)
 
 
+def _register_quiz_commands() -> None:
+    from quizzes.cli import quiz
+
+    main.add_command(quiz)
+
+
+_register_quiz_commands()
+
 if __name__ == "__main__":
     main()

@@ -66,7 +66,11 @@ def run_demo(out_dir: Path | None = None, *, workers: int | None = None, echo: C
         echo(f"\nHostile students earned {sum(r.score for r in hostile):g} of {sum(r.max_score for r in hostile):g} "
              "points in all; the grading kept going.")
     echo(report.results[0].output.splitlines()[0] if report.results else "")
-    elapsed = time.perf_counter() - start
     echo(f"\nResults: {out_dir / 'graded'} (results.json per student, grades.csv per topic)")
+    from quizzes.demo import run_quiz_demo
+
+    echo("\nQuiz: per-student variants, LMS exports, response grading and item analysis")
+    echo(run_quiz_demo(out_dir / "quiz"))
+    elapsed = time.perf_counter() - start
     echo(f"Demo finished in {elapsed:.1f} s.")
     return {"report": report, "out_dir": out_dir, "elapsed": elapsed}

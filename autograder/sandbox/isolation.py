@@ -24,7 +24,9 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc")
+DEVICES = ("null", "zero", "random", "urandom")
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
 SCRATCH = "/tmp/submission"
@@ -93,38 +95,41 @@ def enter_namespaces() -> None:
     mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
-def _blocked_ancestor(path: str) -> str | None:
-    """The highest ancestor of ``path`` that other users cannot traverse (e.g. /root, 0700)."""
-    parts = os.path.abspath(path).split("/")
-    for i in range(2, len(parts)):
-        ancestor = "/".join(parts[:i])
-        try:
-            if not os.stat(ancestor).st_mode & 0o001:
-                return ancestor
-        except OSError:
-            return None
-    return None
+def build_root(keep: list[str], limits: Limits) -> None:
+    """Change root to a fresh tmpfs holding only the system folders and the Python installation.
 
-
-def expose_paths(needed: list[str]) -> None:
-    """Let an unprivileged worker reach ``needed`` (the Python installation) under a closed folder.
-
-    The closed ancestor is covered by an empty tmpfs (hiding the rest of it, e.g. root's
-    home) and each needed path is bind-mounted back through a descriptor opened before.
+    An allow-list, not a block-list: course folders, home folders, other checkouts and
+    anything else on the machine simply do not exist for the worker. Kept folders are
+    bind-mounted read-only at their usual paths, so imports resolve as before.
     """
-    plan: dict[str, list[str]] = {}
-    for path in sorted(set(needed)):
-        if os.path.isdir(path):
-            blocked = _blocked_ancestor(path)
-            if blocked:
-                plan.setdefault(blocked, []).append(path)
-    for blocked, paths in plan.items():
-        fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in paths}
-        mount("tmpfs", blocked, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
-        for p, fd in fds.items():
-            os.makedirs(p, mode=0o755, exist_ok=True)
-            mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
-            os.close(fd)
+    root = "/tmp/.deepgrade-root"
+    os.makedirs(root, mode=0o755, exist_ok=True)
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    os.makedirs(root + "/tmp", exist_ok=True)
+    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.scratch_mb}m,mode=1777")
+    os.makedirs(root + "/proc", exist_ok=True)
+    kept: list[str] = []
+    for path in [*SYSTEM_DIRS, *sorted(set(keep), key=len)]:
+        if not os.path.lexists(path) or any((path + "/").startswith(k + "/") for k in kept):
+            continue
+        target = root + path
+        if os.path.islink(path):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.symlink(os.readlink(path), target)
+            continue
+        if not os.path.isdir(path):
+            continue
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        mount(path, target, None, MS_BIND | MS_REC)
+        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        kept.append(path)
+    os.makedirs(root + "/dev", exist_ok=True)
+    for name in DEVICES:
+        if os.path.exists(f"/dev/{name}"):
+            open(f"{root}/dev/{name}", "w").close()
+            mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
+    os.chroot(root)
+    os.chdir("/")
 
 
 def hide_paths(paths: list[str]) -> list[str]:

@@ -323,6 +323,12 @@ class Submission:
         hid = self.request(("put", value), "placing data in the worker")
         return Remote(self, hid, (), origin="data")
 
+    def rng(self, seed: int) -> Remote:
+        """A ``numpy.random.Generator`` created in the worker (Generators cannot cross the wire)."""
+        self._connection()
+        hid = self.request(("rng", int(seed)), "creating a random generator")
+        return Remote(self, hid, (), origin="rng")
+
     def has(self, name: str) -> bool:
         """Does the student's module define ``name``?"""
         return bool(self.request(("has", name), f"looking up {name}"))

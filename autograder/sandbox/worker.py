@@ -109,6 +109,8 @@ class Worker:
             if type(value) not in (tuple, list) or len(value) != n:
                 return ("refused", f"expected a tuple of {n}", describe_value(value))
             return ("ok", [self.store(item) for item in value])
+        if op == "rng":
+            return ("ok", self.store(np.random.default_rng(request[1])))
         if op == "has":
             return ("ok", hasattr(self.objects[0], request[1]))
         if op == "output":

@@ -85,10 +85,9 @@ def run_intermediate(sock: socket.socket, isolated: bool, base_vm: int) -> None:
     try:
         if isolated:
             isolation.enter_namespaces()
-            if real_root:
-                isolation.expose_paths(python_paths())
-            isolation.hide_paths(config["hide"])
             isolation.private_tmp(limits)
+            isolation.build_root(python_paths(), limits)
+            isolation.hide_paths(config["hide"])  # course files inside kept folders (e.g. a wheel install)
         scratch = isolation.make_scratch(config["files"], uid, isolated)
     except BaseException as exc:  # noqa: BLE001
         send_message(sock, ("setup-failed", str(exc)))
