@@ -169,16 +169,24 @@ class GradingPlugin:
         self.on_result(result)
 
     # --------------------------------------------------------------- reports
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        outcome = yield
-        report = outcome.get_result()
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
+        """Record the check and return a light report (pytest's own formats whole tracebacks)."""
         key = self._key(item)
         if key is None:
-            return
-        final = (report.when == "call") or (report.when == "setup" and not report.passed)
-        if not final:
-            return
+            return None
+        excinfo = call.excinfo
+        skipped = excinfo is not None and excinfo.errisinstance(pytest.skip.Exception)
+        passed = excinfo is None
+        message = "" if passed else failure_message(call)
+        if call.when == "call" or (call.when == "setup" and not passed):
+            self._record(item, key, passed and not skipped, message)
+        outcome = "passed" if passed else ("skipped" if skipped and call.when != "call" else "failed")
+        longrepr = None if passed else (str(item.path), item.location[1] or 0, message or "failed")
+        return pytest.TestReport(item.nodeid, item.location, {}, outcome, longrepr if outcome != "passed" else None,
+                                 call.when, (), call.duration, call.start, call.stop)
+
+    def _record(self, item: pytest.Item, key: int, passed: bool, message: str) -> None:
         points = item.get_closest_marker("points")
         max_score = float(points.args[0]) if points else 0.0
         vis = item.get_closest_marker("visibility")
@@ -188,11 +196,8 @@ class GradingPlugin:
         func = getattr(item, "function", None)
         doc = (func.__doc__ or "").strip().splitlines() if func else []
         check_id = item.originalname.removeprefix("test_") if hasattr(item, "originalname") else item.name
-        passed = report.passed
-        message = "" if passed else failure_message(call)
-        topic = self.jobs[key].topic
         self.checks[key].append(CheckResult(
-            check_id=check_id, name=doc[0] if doc else check_id.replace("_", " "), topic=topic,
+            check_id=check_id, name=doc[0] if doc else check_id.replace("_", " "), topic=self.jobs[key].topic,
             score=max_score if passed else 0.0, max_score=max_score,
             status="passed" if passed else "failed", output=message, visibility=visibility,
         ))

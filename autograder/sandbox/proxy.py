@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.sandbox.isolation import Limits
-from autograder.sandbox.wire import Ref, WireError, decode, encode, recv_message, send_message
+from autograder.sandbox.wire import Ref, WireError, decode, encode, recv_message, send_message, send_request
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # folder holding the autograder package
 
@@ -177,7 +177,7 @@ class Connection:
             raise WorkerCrashed("the worker is gone")
         try:
             self.sock.settimeout(max(timeout, 0.001))
-            send_message(self.sock, message)
+            send_request(self.sock, message)
             reply = recv_message(self.sock)
         except TimeoutError:
             self.kill()

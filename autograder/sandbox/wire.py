@@ -11,6 +11,7 @@ Handle references (``Ref``) travel in the same format so results can stay in the
 
 from __future__ import annotations
 
+import pickle
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -124,22 +125,28 @@ def _enc(v: Any, out: list[bytes], depth: int) -> None:
 
 
 class _Reader:
-    __slots__ = ("buf", "pos", "items")
+    __slots__ = ("buf", "pos", "items", "end")
 
     def __init__(self, buf: bytes) -> None:
-        self.buf = memoryview(buf)
+        self.buf = bytes(buf)
         self.pos = 0
         self.items = 0
+        self.end = len(self.buf)
 
-    def take(self, n: int) -> memoryview:
-        if n < 0 or self.pos + n > len(self.buf):
+    def take(self, n: int) -> bytes:
+        pos = self.pos
+        if n < 0 or pos + n > self.end:
             raise WireError("truncated message")
-        chunk = self.buf[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
+        self.pos = pos + n
+        return self.buf[pos : pos + n]
 
     def unpack(self, fmt: str) -> tuple:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
+        size = struct.calcsize(fmt)
+        if self.pos + size > self.end:
+            raise WireError("truncated message")
+        values = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += size
+        return values
 
 
 def decode(data: bytes) -> Any:
@@ -147,10 +154,18 @@ def decode(data: bytes) -> Any:
     if len(data) > MAX_MESSAGE:
         raise WireError("message too large")
     r = _Reader(data)
-    value = _dec(r, 0)
-    if r.pos != len(r.buf):
+    try:
+        value = _dec(r, 0)
+    except (struct.error, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, WireError):
+            raise
+        raise WireError(f"malformed message ({exc})") from None
+    if r.pos != r.end:
         raise WireError("trailing bytes after message")
     return value
+
+
+_SIMPLE = {ord("N"): None, ord("T"): True, ord("F"): False}
 
 
 def _dec(r: _Reader, depth: int) -> Any:
@@ -159,35 +174,50 @@ def _dec(r: _Reader, depth: int) -> Any:
     r.items += 1
     if r.items > MAX_ITEMS:
         raise WireError("message has too many items")
-    tag = bytes(r.take(1))
-    if tag == b"N":
-        return None
-    if tag == b"T":
-        return True
-    if tag == b"F":
-        return False
+    if r.pos >= r.end:
+        raise WireError("truncated message")
+    code = r.buf[r.pos]
+    r.pos += 1
+    if code in _SIMPLE:
+        return _SIMPLE[code]
+    tag = bytes((code,))
     if tag == b"i":
         return r.unpack("<q")[0]
-    if tag == b"I":
-        (n,) = r.unpack("<I")
-        if n > MAX_INT_DIGITS:
-            raise WireError("integer too large")
-        text = bytes(r.take(n)).decode("ascii")
-        if not text.lstrip("-").isdigit():
-            raise WireError("malformed integer")
-        return int(text)
     if tag == b"f":
         return r.unpack("<d")[0]
     if tag == b"s":
         (n,) = r.unpack("<Q")
-        return bytes(r.take(n)).decode("utf-8", "surrogatepass")
-    if tag == b"y":
-        (n,) = r.unpack("<Q")
-        return bytes(r.take(n))
+        return r.take(n).decode("utf-8", "surrogatepass")
     if tag in (b"l", b"t"):
         (n,) = r.unpack("<I")
+        if n > MAX_ITEMS:
+            raise WireError("message has too many items")
         items = [_dec(r, depth + 1) for _ in range(n)]
         return items if tag == b"l" else tuple(items)
+    if tag == b"a":
+        dtype = _read_dtype(r)
+        (ndim,) = r.unpack("<B")
+        if ndim > 32:
+            raise WireError("too many dimensions")
+        shape = r.unpack(f"<{ndim}Q")
+        count = 1
+        for dim in shape:
+            count *= dim
+        nbytes = count * dtype.itemsize
+        if nbytes > MAX_MESSAGE:
+            raise WireError("array too large")
+        return np.frombuffer(r.take(nbytes), dtype=dtype).reshape(shape).copy()
+    if tag == b"I":
+        (n,) = r.unpack("<I")
+        if n > MAX_INT_DIGITS:
+            raise WireError("integer too large")
+        text = r.take(n).decode("ascii")
+        if not text.lstrip("-").isdigit():
+            raise WireError("malformed integer")
+        return int(text)
+    if tag == b"y":
+        (n,) = r.unpack("<Q")
+        return r.take(n)
     if tag == b"d":
         (n,) = r.unpack("<I")
         result = {}
@@ -197,19 +227,6 @@ def _dec(r: _Reader, depth: int) -> Any:
                 raise WireError("unhashable dict key")
             result[key] = _dec(r, depth + 1)
         return result
-    if tag == b"a":
-        dtype = _read_dtype(r)
-        (ndim,) = r.unpack("<B")
-        if ndim > 32:
-            raise WireError("too many dimensions")
-        shape = r.unpack(f"<{ndim}Q")
-        count = 1
-        for s in shape:
-            count *= s
-        nbytes = count * dtype.itemsize
-        if nbytes > MAX_MESSAGE:
-            raise WireError("array too large")
-        return np.frombuffer(r.take(nbytes), dtype=dtype).reshape(shape).copy()
     if tag == b"g":
         dtype = _read_dtype(r)
         return np.frombuffer(r.take(dtype.itemsize), dtype=dtype)[0]
@@ -231,7 +248,7 @@ def _dec(r: _Reader, depth: int) -> Any:
 
 def _read_dtype(r: _Reader) -> np.dtype:
     (n,) = r.unpack("<B")
-    code = bytes(r.take(n)).decode("ascii", "replace")
+    code = r.take(n).decode("ascii", "replace")
     dtype = _DTYPES.get(code)
     if dtype is None:
         raise WireError(f"dtype {code!r} not allowed")
@@ -257,6 +274,22 @@ def recv_exact(sock, n: int) -> bytes:
         chunks.append(chunk)
         n -= len(chunk)
     return b"".join(chunks)
+
+
+def send_request(sock, value: Any) -> None:
+    """Parent -> worker: pickled, because the worker may trust what the parent sends.
+
+    The other direction never uses pickle: the parent decodes worker replies with
+    ``decode`` only.
+    """
+    payload = pickle.dumps(value, protocol=5)
+    sock.sendall(struct.pack("<Q", len(payload)) + payload)
+
+
+def recv_request(sock) -> Any:
+    """Worker side of ``send_request``."""
+    (n,) = struct.unpack("<Q", recv_exact(sock, 8))
+    return pickle.loads(recv_exact(sock, n))  # noqa: S301 - written by the trusted parent
 
 
 def recv_message(sock) -> Any:

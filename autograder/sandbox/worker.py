@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.sandbox.wire import Ref, WireError, describe_type, encode, recv_message, send_message
+from autograder.sandbox.wire import Ref, WireError, describe_type, encode, recv_request, send_message
 
 MAX_OUTPUT = 4000  # characters of captured stdout/stderr sent back
 EAGER_BYTES = 1 << 20  # call results up to this size are sent back with the call's reply
@@ -120,8 +120,8 @@ class Worker:
     def serve(self) -> None:
         while True:
             try:
-                request = recv_message(self.sock)
-            except (EOFError, OSError, WireError):
+                request = recv_request(self.sock)
+            except Exception:  # noqa: BLE001 - the parent hung up
                 return
             try:
                 reply = self.handle(request)
