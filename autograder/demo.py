@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from textwrap import shorten
 
 from autograder.batch import class_table, grade_folder
 from autograder.grading import available_topics
@@ -57,10 +58,11 @@ def run_demo(out_dir: Path | None = None, *, workers: int | None = None, echo: C
             failed = [c for c in r.checks if not c.passed]
             if failed:
                 first = failed[0].output.splitlines()
-                echo(f"  {student}/{r.topic} [{failed[0].check_id}] {first[0][:150]}")
+                echo(f"  {student}/{r.topic} [{failed[0].check_id}]")
+                echo(f"      {shorten(first[0], 160, placeholder=' ...')}")
                 for line in first[1:3]:
                     if line.startswith(("Looks like", "Hint")):
-                        echo(f"      {line[:150]}")
+                        echo(f"      {shorten(line, 160, placeholder=' ...')}")
     hostile = [r for r in report.results if r.student_id in ("eve", "mallory")]
     if hostile:
         echo(f"\nHostile students earned {sum(r.score for r in hostile):g} of {sum(r.max_score for r in hostile):g} "
