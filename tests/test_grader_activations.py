@@ -17,11 +17,6 @@ def test_reference_scores_full_marks(reference_result):
     assert reference_result.score == reference_result.max_score == 100, reference_result.failures_text()
 
 
-def test_points_total_100_and_every_check_has_a_name(reference_result):
-    assert sum(c.max_score for c in reference_result.checks) == 100
-    assert all(c.name and c.visibility in ("visible", "hidden", "after_due_date") for c in reference_result.checks)
-
-
 @pytest.mark.parametrize("replace, check_id, keyword", [
     ({"return s * (1.0 - s)": "return s * (1.0 - z)"}, "sigmoid_derivative_values", "s*(1-s)"),
     ({"return 1.0 - t * t": "return 1.0 - z * z"}, "tanh_derivative_values", "1 - z**2"),

@@ -6,14 +6,10 @@ implementations, the sample class) so the module stays fast.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from autograder.grading import Job, grade_jobs, read_student_files
-from tests.conftest import ROOT, SAMPLES, SOLUTIONS, make_variant
+from tests.conftest import SAMPLES, SOLUTIONS, make_variant
 
 TOPIC = "regularization"
 COPY = "self.best_weights = [np.array(w, dtype=float, copy=True) for w in weights]"
@@ -162,12 +158,6 @@ def test_reference_scores_full_marks(results):
     assert result.score == result.max_score == 100, result.failures_text()
 
 
-def test_points_total_100_with_names_and_visibilities(results):
-    checks = results["reference"].checks
-    assert sum(c.max_score for c in checks) == 100
-    assert all(c.name and c.visibility in ("visible", "hidden", "after_due_date") for c in checks)
-
-
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_realistic_mistakes_lose_points_with_a_teaching_message(results, name):
     _, check_id, keyword = VARIANTS[name]
@@ -218,26 +208,3 @@ def test_hostile_sample_students_earn_nothing_on_what_they_attack(results):
     assert all(c.score == 0 for c in eve.checks if c.check_id not in L2_CHECKS), eve.failures_text()
     assert all(c.passed for c in eve.checks if c.check_id in L2_CHECKS)  # her honest part still counts
     assert results["sample_mallory"].score == 0  # sys.exit(0) at import
-
-
-def run_public_tests(folder) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # a bare pytest, as fast as a student's
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)],
-                          cwd=folder, capture_output=True, text=True, timeout=60, env=env)
-
-
-def test_public_tests_pass_on_the_reference(tmp_path):
-    (tmp_path / f"{TOPIC}.py").write_bytes((SOLUTIONS / f"{TOPIC}.py").read_bytes())
-    (tmp_path / f"test_{TOPIC}.py").write_bytes((ROOT / "assignments" / TOPIC / f"test_{TOPIC}.py").read_bytes())
-    proc = run_public_tests(tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def test_public_tests_fail_on_the_stub(tmp_path):
-    from autograder.build import make_stub
-
-    stub = make_stub((SOLUTIONS / f"{TOPIC}.py").read_text(), TOPIC)
-    (tmp_path / f"{TOPIC}.py").write_text(stub)
-    (tmp_path / f"test_{TOPIC}.py").write_bytes((ROOT / "assignments" / TOPIC / f"test_{TOPIC}.py").read_bytes())
-    proc = run_public_tests(tmp_path)
-    assert proc.returncode == 1 and " passed" not in proc.stdout.splitlines()[-1], proc.stdout

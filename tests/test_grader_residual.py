@@ -7,12 +7,6 @@ the file fast; each test then reads the result it is about.
 
 from __future__ import annotations
 
-import ast
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from autograder.grading import Job, run_session
@@ -53,21 +47,6 @@ def failed(result, check_id: str, *keywords: str) -> None:
     assert check.status == "failed" and check.score == 0, result.failures_text()
     for word in keywords:
         assert word.lower() in check.output.lower(), check.output
-
-
-def test_points_total_100_and_every_check_has_a_visibility():
-    tree = ast.parse(GRADERS.read_text())
-    points, visibilities = 0, []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-            marks = {d.func.attr: d.args[0].value for d in node.decorator_list
-                     if isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute)}
-            assert ast.get_docstring(node), node.name
-            points += marks["points"]
-            visibilities.append(marks["visibility"])
-    assert points == 100
-    assert set(visibilities) <= {"visible", "hidden", "after_due_date"} and visibilities.count("visible") > len(
-        visibilities) / 2
 
 
 def test_reference_scores_full_marks(graded):
@@ -236,35 +215,3 @@ def test_sample_class():
     failed(dev, "backward_dW1_db1", "inner ReLU's mask")
     failed(dev, "backward_uses_its_cache", "cache")
     assert all(0 < r.score < 100 for r in (ben, chloe, dev))
-
-
-# Runs pytest on each folder in turn, in ONE interpreter (half the start-up cost of two subprocesses).
-PUBLIC_RUNNER = """
-import sys, pytest
-codes = []
-for folder in sys.argv[1:]:
-    for name in [m for m in sys.modules if m == sys.argv[0] or m.startswith("test_")]:
-        del sys.modules[name]
-    sys.modules.pop(TOPIC, None)
-    codes.append(int(pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", folder, folder])))
-print("EXIT CODES", codes)
-""".replace("TOPIC", repr(TOPIC))
-
-
-def test_public_tests_pass_on_the_reference_and_fail_on_the_stub(tmp_path: Path):
-    reference = (SOLUTIONS / f"{TOPIC}.py").read_text()
-    stub = re.sub(r"( *)# BEGIN SOLUTION\n.*?# END SOLUTION\n", r'\1raise NotImplementedError("your code here")\n',
-                  reference, flags=re.S)
-    assert "BEGIN SOLUTION" not in stub and "NotImplementedError" in stub
-    public = ROOT / "assignments" / TOPIC / f"test_{TOPIC}.py"
-    folders = []
-    for name, source in (("reference", reference), ("stub", stub)):
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / f"{TOPIC}.py").write_text(source)
-        (folder / public.name).write_text(public.read_text())
-        folders.append(str(folder))
-    run = subprocess.run([sys.executable, "-c", PUBLIC_RUNNER, *folders], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
-    assert "EXIT CODES [0, 1]" in run.stdout, run.stdout + run.stderr
-    assert " passed" not in run.stdout.split("EXIT CODES")[0].strip().splitlines()[-1], run.stdout
