@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +164,18 @@ class Sandbox:
         self.close()
 
 
+SPIN_SECONDS = 0.0002
+
+
+def _spin_until_readable(sock: socket.socket) -> None:
+    """Poll briefly before blocking: most replies arrive within ~100 µs, and waking a
+    sleeping process costs about as much again on a virtual machine."""
+    end = time.perf_counter() + SPIN_SECONDS
+    while time.perf_counter() < end:
+        if select.select([sock], [], [], 0)[0]:
+            return
+
+
 class Connection:
     """A live worker: request/reply with a time limit, and a kill switch."""
 
@@ -178,6 +192,7 @@ class Connection:
         try:
             self.sock.settimeout(max(timeout, 0.001))
             send_request(self.sock, message)
+            _spin_until_readable(self.sock)
             reply = recv_message(self.sock)
         except TimeoutError:
             self.kill()
@@ -276,8 +291,11 @@ class Submission:
             return self.call_timeout
         return max(0.0, min(self.call_timeout, self.deadline - time.monotonic()))
 
-    def request(self, message: tuple, where: str = "your code", strike: str | None = None) -> Any:
-        """Send one request; translate the worker's answer into a value or an exception."""
+    def request(self, message: tuple, where: str | Callable[[], str] = "your code", strike: str | None = None) -> Any:
+        """Send one request; translate the worker's answer into a value or an exception.
+
+        ``where`` names the student's code in messages; a callable is evaluated only on error.
+        """
         if strike and strike in self._timed_out:
             raise StudentTimeout(f"{strike} timed out earlier, so it was not called again")
         conn = self._connection()
@@ -288,14 +306,18 @@ class Submission:
         try:
             reply = conn.request(message, timeout)
         except StudentTimeout as exc:
+            where = where() if callable(where) else where
             if strike:
                 self._timed_out.add(strike)
             raise StudentTimeout(f"{where} {exc}") from None
         except WorkerCrashed as exc:
+            where = where() if callable(where) else where
             raise WorkerCrashed(f"{where}: {exc}") from None
         kind = reply[0]
         if kind == "ok":
             return reply[1:] if len(reply) > 2 else (reply[1] if len(reply) > 1 else None)
+        if callable(where):
+            where = where()
         if kind == "error" and len(reply) >= 3:
             raise StudentException(where, str(reply[1]), str(reply[2]), str(reply[3]) if len(reply) > 3 else "")
         if kind == "refused":
@@ -389,7 +411,7 @@ class Remote:
         sub = self._sub
         sub._connection()
         message = ("call", self._ref(), _encode_args(args), _encode_args(kwargs), strict)
-        reply = sub.request(message, f"{self.label}(...)", strike=self._origin)
+        reply = sub.request(message, lambda: f"{self.label}(...)", strike=self._origin)
         result = Remote(sub, reply[0], (), origin=self._origin)
         if len(reply) == 3:
             result._eager = (sub._requests, reply[2])
@@ -400,7 +422,7 @@ class Remote:
         eager, self._eager = self._eager, None
         if eager is not None and eager[0] == self._sub._requests and self._sub._conn is not None:
             return eager[1]  # nothing ran in the worker since the call returned this value
-        return self._sub.request(("fetch", self._ref()), self._result_label())
+        return self._sub.request(("fetch", self._ref()), self._result_label)
 
     def describe(self) -> str:
         """Short type description (e.g. 'tuple of length 2')."""
