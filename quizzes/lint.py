@@ -144,11 +144,12 @@ def _lint_choices(q: Question, v: Variant, seed: int) -> None:
 
 
 def _lint_spread(q: Question, positions: Counter[int], n: int) -> None:
+    # Under an even spread each position's count is binomial(total, 1/n); flag counts more than
+    # 4 standard deviations off, which a well-shuffled question essentially never reaches.
     total = sum(positions.values())
     expected = total / n
-    low = [k for k in range(n) if positions[k] < 0.5 * expected]
-    high = [k for k in range(n) if positions[k] > 1.6 * expected]
-    if low or high:
+    allowed = 4 * math.sqrt(total * (1 / n) * (1 - 1 / n)) + 1
+    if any(abs(positions[k] - expected) > allowed for k in range(n)):
         shown = ", ".join(f"{chr(65 + k)}: {positions[k]}" for k in range(n))
         hint = " (set shuffle: true or vary the answer)" if not q.shuffle else ""
         raise _err(q, "choices" if q.choices else "type",

@@ -101,7 +101,11 @@ def test_health_norms_have_the_diagnosis_they_claim(case, u):
 def test_val_losses_turn_where_asked(u, turn, patience):
     losses = f.val_losses(u, turn)
     stop, best = f.early_stopping(losses, patience)
-    assert best >= turn and all(x > 0 for x in losses)
+    assert all(x > 0 for x in losses)
+    # After the turn only the planted tiny dip (0.004 below the best so far) can improve.
+    assert min(losses[turn:]) >= min(losses[:turn]) - 0.004 - 1e-9
+    if stop < len(losses):
+        assert stop - best == patience
 
 
 def test_number_formatting():
