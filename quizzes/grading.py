@@ -84,6 +84,12 @@ class Grading:
     key: dict[str, Any]
     results: list[StudentResult]
 
+    def key_students(self) -> dict[str, dict[str, Any]]:
+        """The key's student records by id."""
+        if not hasattr(self, "_students"):
+            self._students = {s["student_id"]: s for s in self.key["students"]}
+        return self._students
+
     @property
     def question_ids(self) -> list[str]:
         """Question ids in spec order (the columns of item analysis)."""

@@ -71,9 +71,13 @@ class Tolerance:
         return abs(given - answer) <= self.absolute(answer) * (1 + 1e-9) + 1e-15
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Question:
-    """A bank question: everything is a template or expression until a variant renders it."""
+    """A bank question: everything is a template or expression until a variant renders it.
+
+    Compared and hashed by identity (eq=False): it keys the render cache, and hashing every
+    field on each lookup would cost more than rendering.
+    """
 
     id: str
     topic: str
@@ -93,7 +97,7 @@ class Question:
     tags: tuple[str, ...] = ()
     file: str = ""
     line: int = 0
-    field_lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+    field_lines: dict[str, int] = field(default_factory=dict)
 
     @property
     def parameterized(self) -> bool:

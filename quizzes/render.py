@@ -105,8 +105,14 @@ def sandbox() -> BankSandbox:
 
 @lru_cache(maxsize=8192)
 def compile_expression(source: str) -> Any:
-    """Compile one sandboxed expression (cached: the bank compiles once per process)."""
-    return sandbox().compile_expression(source, undefined_to_none=False)
+    """Compile one sandboxed expression to a template that stores it in `result` (cached).
+
+    This is what Environment.compile_expression does; keeping the Template lets evaluate() run
+    it in a prepared context instead of rebuilding one (with every global) per call.
+    """
+    env = sandbox()
+    env.parse("{{ " + source + " }}")  # syntax errors name the expression, not our wrapper
+    return env.from_string("{% set result = " + source + " %}")
 
 
 @lru_cache(maxsize=8192)
@@ -115,18 +121,28 @@ def compile_template(source: str) -> Any:
     return sandbox().from_string(source)
 
 
+def make_context(values: dict[str, Any]) -> dict[str, Any]:
+    """The variables a bank expression sees: the sandbox's functions plus the given values."""
+    return {**sandbox().globals, **values}
+
+
 def evaluate(source: str | int | float | bool, context: dict[str, Any]) -> Any:
-    """Evaluate a bank expression; literal numbers and booleans pass through unchanged."""
+    """Evaluate a bank expression in a context from make_context; literals pass through unchanged."""
     if not isinstance(source, str):
         return source
-    return compile_expression(source)(**context)
+    template = compile_expression(source)
+    ctx = template.new_context(context, shared=True)
+    for _ in template.root_render_func(ctx):
+        pass
+    return ctx.vars["result"]
 
 
 def render_text(source: str, context: dict[str, Any]) -> str:
-    """Render a bank text template; text without Jinja markup is returned as is (the common case)."""
+    """Render a bank text template in a context from make_context; plain text is returned as is."""
     if "{{" not in source and "{%" not in source and "{#" not in source:
         return source.strip()
-    return compile_template(source).render(**context).strip()
+    template = compile_template(source)
+    return "".join(template.root_render_func(template.new_context(context, shared=True))).strip()
 
 
 __all__ = [

@@ -219,7 +219,7 @@ def write_item_analysis(grading: Grading, stats: QuizStats, counts: dict[str, li
 def feedback_context(grading: Grading, result: StudentResult) -> dict[str, Any]:
     """What a student's feedback page shows: per question their answer, the right one, the explanation."""
     key = grading.key
-    student = next(s for s in key["students"] if s["student_id"] == result.student_id)
+    student = grading.key_students()[result.student_id]
     rows = []
     for item, ki in zip(result.items, student["items"], strict=True):
         v = key["variants"][ki["vid"]]

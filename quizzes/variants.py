@@ -16,7 +16,7 @@ from jinja2.sandbox import SecurityError
 from .errors import QuizError
 from .model import Choice, Question, Tolerance, Variant
 from .params import draw_all, rng_for, short_hash
-from .render import evaluate, render_text
+from .render import evaluate, make_context, render_text
 
 MAX_DRAWS = 200
 
@@ -33,7 +33,7 @@ def _fail(q: Question, key: str, exc: Exception, params: dict[str, Any]) -> Quiz
 
 
 def _context(q: Question, params: dict[str, Any]) -> dict[str, Any]:
-    ctx = dict(params)
+    ctx = make_context(params)
     for name, source in q.let:
         try:
             ctx[name] = evaluate(source, ctx)

@@ -10,7 +10,6 @@ stem says so (or the export refuses with a clear message when no scaling works).
 
 from __future__ import annotations
 
-import io
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -122,31 +121,65 @@ def _root() -> ET.Element:
     return ET.Element("questestinterop", {"xmlns": QTI_NS})
 
 
-def assessment_xml(quiz: BuiltQuiz, assess_id: str) -> ET.Element:
-    """The quiz: a question group (section picking one variant) per question."""
+class _Items:
+    """Each variant's <item> rendered once as XML text; the quiz and the banks reuse it.
+
+    Building and serializing ~10,000 items twice was the bulk of a large export, so the
+    documents are assembled from a small ElementTree skeleton with a comment placeholder per
+    group, filled with the serialized items. Idents are unique hashes, so the bank copy is the
+    same text with the quiz ident swapped for the bank ident.
+    """
+
+    def __init__(self, quiz: BuiltQuiz) -> None:
+        self.quiz = quiz
+        self._text: dict[str, tuple[str, str]] = {}
+
+    def get(self, v: Variant, ident: str) -> str:
+        """The item for variant v with the given ident, as XML text."""
+        if v.vid not in self._text:
+            item = item_element(v, ident, self.quiz.points_of(v.qid))
+            ET.indent(item, space=" ")
+            self._text[v.vid] = (ident, ET.tostring(item, encoding="unicode"))
+        first_ident, text = self._text[v.vid]
+        return text if first_ident == ident else text.replace(first_ident, ident)
+
+
+def _fill(root: ET.Element, parts: dict[str, list[str]]) -> str:
+    ET.indent(root, space=" ")
+    text = ET.tostring(root, encoding="unicode")
+    for key, items in parts.items():
+        text = text.replace(f"<!--items:{key}-->", "\n".join(items), 1)
+    return text
+
+
+def assessment_xml(quiz: BuiltQuiz, assess_id: str, items: _Items | None = None) -> str:
+    """The quiz: a question group (section picking one variant) per question, as XML text."""
+    items = items or _Items(quiz)
     root = _root()
     assessment = ET.SubElement(root, "assessment", ident=assess_id, title=plain(quiz.spec.title))
     _meta(assessment, {"cc_maxattempts": "1"})
     top = ET.SubElement(assessment, "section", ident="root_section")
+    parts = {}
     for qid, variants in quiz.variants_by_question().items():
         points = quiz.points_of(qid)
-        group = ET.SubElement(top, "section", ident=f"g{short_hash(assess_id, qid, length=16)}", title=qid)
+        gid = f"g{short_hash(assess_id, qid, length=16)}"
+        group = ET.SubElement(top, "section", ident=gid, title=qid)
         selection = ET.SubElement(ET.SubElement(group, "selection_ordering"), "selection")
         ET.SubElement(selection, "selection_number").text = "1"
         ET.SubElement(ET.SubElement(selection, "selection_extension"), "points_per_item").text = f"{points:g}"
-        for v in variants:
-            group.append(item_element(v, f"q{short_hash(assess_id, v.vid, length=16)}", points))
-    return root
+        group.append(ET.Comment(f"items:{gid}"))
+        parts[gid] = [items.get(v, f"q{short_hash(assess_id, v.vid, length=16)}") for v in variants]
+    return _fill(root, parts)
 
 
-def bank_xml(quiz: BuiltQuiz, bank_id: str, topic: str, title: str, variants: list[Variant]) -> ET.Element:
-    """A Canvas question bank (objectbank) with every variant of one topic's questions."""
+def bank_xml(quiz: BuiltQuiz, bank_id: str, title: str, variants: list[Variant], items: _Items | None = None) -> str:
+    """A Canvas question bank (objectbank) with every variant of one topic's questions, as XML text."""
+    items = items or _Items(quiz)
     root = _root()
     bank = ET.SubElement(root, "objectbank", ident=bank_id)
     _meta(bank, {"bank_title": title})
-    for v in variants:
-        bank.append(item_element(v, f"b{short_hash(bank_id, v.vid, length=16)}", quiz.points_of(v.qid)))
-    return root
+    bank.append(ET.Comment(f"items:{bank_id}"))
+    return _fill(root, {bank_id: [items.get(v, f"b{short_hash(bank_id, v.vid, length=16)}") for v in variants]})
 
 
 def meta_xml(quiz: BuiltQuiz, assess_id: str) -> ET.Element:
@@ -195,12 +228,12 @@ def manifest_xml(assess_id: str, banks: list[tuple[str, str]]) -> ET.Element:
     return root
 
 
-def _bytes(root: ET.Element) -> bytes:
-    tree = ET.ElementTree(root)
-    ET.indent(tree, space=" ")
-    buf = io.BytesIO()
-    tree.write(buf, encoding="utf-8", xml_declaration=True)
-    return buf.getvalue()
+def _bytes(root: ET.Element | str) -> bytes:
+    if isinstance(root, ET.Element):
+        ET.indent(root, space=" ")
+        # Serializing to str and encoding once is much faster than ET's encoded stream writes.
+        root = ET.tostring(root, encoding="unicode")
+    return ("<?xml version='1.0' encoding='utf-8'?>\n" + root).encode("utf-8")
 
 
 def qti_files(quiz: BuiltQuiz) -> dict[str, bytes]:
@@ -211,13 +244,14 @@ def qti_files(quiz: BuiltQuiz) -> dict[str, bytes]:
     for variants in quiz.variants_by_question().values():
         by_topic.setdefault(variants[0].topic, []).extend(variants)
     banks = []
+    items = _Items(quiz)
     for topic, variants in by_topic.items():
         bank_id = f"k{short_hash(assess_id, topic, length=24)}"
         href = f"non_cc_assessments/{bank_id}.xml.qti"
         title = f"{plain(quiz.spec.title)}: {topic}"
-        files[href] = _bytes(bank_xml(quiz, bank_id, topic, title, variants))
+        files[href] = _bytes(bank_xml(quiz, bank_id, title, variants, items))
         banks.append((bank_id, href))
-    files[f"{assess_id}/{assess_id}.xml"] = _bytes(assessment_xml(quiz, assess_id))
+    files[f"{assess_id}/{assess_id}.xml"] = _bytes(assessment_xml(quiz, assess_id, items))
     files[f"{assess_id}/assessment_meta.xml"] = _bytes(meta_xml(quiz, assess_id))
     files["imsmanifest.xml"] = _bytes(manifest_xml(assess_id, banks))
     return files

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from html import escape
 
 from markupsafe import Markup
@@ -23,6 +24,7 @@ def paragraphs(text: str) -> list[str]:
     return [" ".join(block.split()) for block in re.split(r"\n\s*\n", text.strip()) if block.strip()]
 
 
+@lru_cache(maxsize=65536)
 def html_inline(text: str) -> Markup:
     """One paragraph as safe HTML: escaped, `code` spans as <code>."""
     out, last = [], 0
@@ -34,8 +36,9 @@ def html_inline(text: str) -> Markup:
     return Markup("".join(out))
 
 
+@lru_cache(maxsize=65536)
 def html_block(text: str) -> Markup:
-    """Text as HTML paragraphs."""
+    """Text as HTML paragraphs (cached: the same stems and explanations recur across students)."""
     return Markup("".join(f"<p>{html_inline(p)}</p>" for p in paragraphs(text)))
 
 
@@ -65,8 +68,9 @@ def md_inline(text: str, table: bool = False) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=65536)
 def md_block(text: str) -> str:
-    """Text as Markdown paragraphs."""
+    """Text as Markdown paragraphs (cached)."""
     return "\n\n".join(md_inline(p) for p in paragraphs(text))
 
 
