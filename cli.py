@@ -177,5 +177,14 @@ def _register_quiz_commands() -> None:
 
 _register_quiz_commands()
 
+
+def _register_interop_commands() -> None:
+    from autograder.interop.cli import register
+
+    register(main)
+
+
+_register_interop_commands()
+
 if __name__ == "__main__":
     main()

@@ -61,8 +61,13 @@ class Job:
     note: str = ""
 
 
-def read_student_files(folder: Path) -> tuple[dict[str, bytes], str]:
-    """The .py files of one student's folder (siblings may import each other)."""
+def read_student_files(folder: Path, topic: str | None = None) -> tuple[dict[str, bytes], str]:
+    """The .py files of one student's folder (siblings may import each other), and notes.
+
+    A notebook ``<name>.ipynb`` stands in for ``<name>.py`` (its code cells, see
+    ``autograder.notebooks``); when both exist the .py wins. Notes about notebooks other
+    than ``topic``'s are left out of that topic's result.
+    """
     files: dict[str, bytes] = {}
     notes = []
     for path in sorted(folder.glob("*.py")):
@@ -71,6 +76,18 @@ def read_student_files(folder: Path) -> tuple[dict[str, bytes], str]:
             notes.append(f"{path.name} skipped: larger than {MAX_FILE_BYTES // 1000} kB")
             continue
         files[path.name] = path.read_bytes()
+    for path in sorted(folder.glob("*.ipynb")):
+        mine = topic is None or path.stem == topic
+        module = f"{path.stem}.py"
+        if module in files or (folder / module).exists():
+            if mine:
+                notes.append(f"both {module} and {path.name} were submitted: {module} was graded")
+            continue
+        from autograder.notebooks import notebook_module  # only folders with notebooks pay for nbformat
+
+        files[module], note = notebook_module(path, MAX_FILE_BYTES)
+        if mine:
+            notes.append(note)
     return files, "; ".join(notes)
 
 
@@ -79,8 +96,8 @@ def jobs_for_folder(submissions_dir: Path, topics: Iterable[str]) -> list[Job]:
     jobs = []
     students = sorted(p for p in submissions_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     for folder in students:
-        files, note = read_student_files(folder)
         for topic in topics:
+            files, note = read_student_files(folder, topic)
             jobs.append(Job(folder.name, topic, files, note))
     return jobs
 
