@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -99,8 +100,8 @@ def check(topic: str, path: Path | None) -> None:
 
 
 @main.command()
-@click.argument("topic")
-@click.argument("submissions", type=click.Path(path_type=Path))
+@click.argument("topic", required=False)
+@click.argument("submissions", required=False, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("graded"), show_default=True,
               help="Folder for results.json per student, grades.csv and summary.json.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
@@ -108,19 +109,38 @@ def check(topic: str, path: Path | None) -> None:
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=2.0, show_default=True,
               help="Seconds each call into student code may take.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
-def grade(topic: str, submissions: Path, out_dir: Path, workers: int | None, timeout: float, as_json: bool) -> None:
-    """Grade every student folder in SUBMISSIONS for TOPIC.
+@click.option("--course", "course_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Grade into this course's gradebook  [default: the current folder if it has deepgrade.toml]")
+@click.option("--force", is_flag=True, help="Course: regrade even what these graders already graded.")
+@click.option("--wait", type=click.FloatRange(0, 86400), default=0.0,
+              help="Course: seconds to wait for another grading run on the course to finish  [default: 0]")
+def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: int | None, timeout: float,
+          as_json: bool, course_dir: Path | None, force: bool, wait: float) -> None:
+    """Grade every student folder in SUBMISSIONS for TOPIC, or a course's new submissions.
 
     SUBMISSIONS holds one folder per student: <student_id>/<topic>.py. TOPIC is a topic
     name, a comma-separated list, or 'all'. Exit status is 0 whenever grading finished,
     whatever the scores.
 
+    With --course (or inside a course folder, without SUBMISSIONS) deepgrade grades what is
+    new or changed in submissions/<topic>/<student_id>/ into the course's gradebook, skips
+    what the same graders already graded (unless --force), and keeps every result it
+    finished even if the run is killed. TOPIC then narrows the run to some assignments.
+
     \b
-    Example:  deepgrade grade activations submissions/ --out graded/
+    Examples: deepgrade grade activations submissions/ --out graded/
+              deepgrade grade --course mycourse
+              deepgrade grade activations --course mycourse --force
     """
     from autograder.batch import BatchError, class_table, grade_folder, resolve_topics
     from autograder.grading import jobs_for_folder
 
+    if course_dir is not None or (submissions is None and (Path.cwd() / "deepgrade.toml").is_file()):
+        _grade_course(course_dir, topic, workers=workers, timeout=timeout, as_json=as_json, force=force, wait=wait)
+        return
+    if topic is None or submissions is None:
+        raise click.UsageError(f"Missing argument '{'TOPIC' if topic is None else 'SUBMISSIONS'}' "
+                               "(or pass --course DIR to grade a course).")
     try:
         topics = resolve_topics(topic)
         if not submissions.is_dir():
@@ -143,6 +163,172 @@ def grade(topic: str, submissions: Path, out_dir: Path, workers: int | None, tim
     click.echo(f"\n{len(jobs)} submission(s) graded in {elapsed:.1f} s -> {out_dir}/")
     if report.results:
         click.echo(report.results[0].output.splitlines()[0])
+
+
+def _grade_course(course_dir: Path | None, topic: str | None, *, workers: int | None, timeout: float,
+                  as_json: bool, force: bool, wait: float) -> None:
+    """`deepgrade grade --course`: grade new and changed submissions into the gradebook."""
+    from autograder.batch import BatchError, resolve_topics
+    from autograder.gradebook import CourseBusy, CourseError, Gradebook, grade_course, load_course
+    from autograder.gradebook.exports import text_table
+
+    bar = None
+
+    def plan(todo: int, skipped: int) -> None:
+        nonlocal bar
+        click.echo(f"{todo} submission(s) to grade, {skipped} unchanged (already graded by these graders)",
+                   err=True)
+        if todo:
+            bar = click.progressbar(length=todo, label="grading", file=sys.stderr, show_pos=True, show_eta=True)
+            bar.__enter__()
+
+    try:
+        course = load_course(course_dir)
+        topics = resolve_topics(topic) if topic and topic != "all" else None
+        report = grade_course(course, topics, force=force, workers=workers, call_timeout=timeout, wait=wait,
+                              on_plan=plan, on_result=lambda r: bar.update(1) if bar else None)
+    except (CourseError, CourseBusy, BatchError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        click.echo(json.dumps({"course": str(course.root), "graded": len(report.graded), "skipped": report.skipped,
+                               "quizzes": report.quizzes, "unknown_students": report.unknown_students,
+                               "results": [{"student_id": r.student_id, "topic": r.topic, "score": r.score,
+                                            "max_score": r.max_score} for r in report.graded]}, indent=2))
+        return
+    with Gradebook.open(course.db_path) as book:
+        click.echo(text_table(course, book))
+    for name, n in report.quizzes.items():
+        if n:
+            click.echo(f"quiz {name}: {n} student(s) graded")
+    if report.unknown_students:
+        click.echo(f"not on the roster: {', '.join(report.unknown_students)}")
+    click.echo(f"\n{len(report.graded)} graded, {report.skipped} unchanged, in {report.elapsed:.1f} s "
+               f"-> {course.db_path}")
+
+
+# ---------------------------------------------------------------------------- the course
+
+
+def _course_option(func: Any) -> Any:
+    """The --course option every course command takes."""
+    return click.option("--course", "course_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="The course folder  [default: the current folder if it has deepgrade.toml]")(func)
+
+
+def _open_course(course_dir: Path | None) -> Any:
+    """(course, gradebook) with late days refreshed, or a one-line error."""
+    from autograder.gradebook import CourseError, Gradebook, load_course
+
+    try:
+        course = load_course(course_dir)
+    except CourseError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not course.db_path.exists():
+        raise click.ClickException(f"nothing graded yet in {course.root}; run `deepgrade grade --course "
+                                   f"{course.root}` first")
+    book = Gradebook.open(course.db_path)
+    book.sync_extensions(course)
+    book.refresh_lateness(course)  # due dates, extensions or the policy may have changed since grading
+    return course, book
+
+
+@main.command()
+@click.argument("course_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default=None, help="Course name  [default: the folder's name]")
+@click.option("--topics", "topic_spec", default="all", show_default=True,
+              help="Assigned topics: 'all' or a comma-separated list.")
+@click.option("--timezone", "tz", default="UTC", show_default=True,
+              help="IANA time zone of the due dates, e.g. Europe/Berlin.")
+def init(course_dir: Path, name: str | None, topic_spec: str, tz: str) -> None:
+    """Create a course in COURSE_DIR: deepgrade.toml, roster.csv, submissions/<topic>/<student_id>/.
+
+    Edit deepgrade.toml (due dates, weights, late policy) and roster.csv, collect
+    submissions, then run `deepgrade grade` in the course folder.
+    """
+    from autograder.batch import BatchError, resolve_topics
+    from autograder.gradebook import CourseError, scaffold_course
+
+    try:
+        written = scaffold_course(course_dir, name=name, topics=resolve_topics(topic_spec), timezone_name=tz)
+    except (CourseError, BatchError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: edit {course_dir / 'deepgrade.toml'}, put submissions in {course_dir / 'submissions'}/"
+               f"<topic>/<student_id>/, then run `deepgrade grade --course {course_dir}`")
+
+
+@main.command()
+@_course_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "canvas", "moodle", "json"]), default="csv",
+              show_default=True, help="csv: one row per student; canvas/moodle: their grade-import layouts.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write  [default: <course>/exports/grades_<format>.csv|json]")
+def export(course_dir: Path | None, fmt: str, out: Path | None) -> None:
+    """Export the gradebook: a column per assignment and quiz, weighted totals."""
+    from autograder.gradebook.exports import export as write_export
+
+    course, book = _open_course(course_dir)
+    with book:
+        click.echo(f"wrote {write_export(course, book, fmt, out)}")
+
+
+@main.command()
+@click.argument("student_id")
+@_course_option
+def student(student_id: str, course_dir: Path | None) -> None:
+    """Show one student's history: every submission, score, late days and regrade."""
+    from autograder.gradebook.history import student_history
+
+    course, book = _open_course(course_dir)
+    with book:
+        text = student_history(course, book, student_id)
+    if text is None:
+        raise click.ClickException(f"no student {student_id!r} in the gradebook of {course.root}")
+    click.echo(text)
+
+
+@main.command()
+@_course_option
+@click.option("--student", "student_id", default=None, help="Only this student.")
+@click.option("--topic", default=None, help="Only this assignment.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to write into  [default: <course>/feedback]")
+def feedback(course_dir: Path | None, student_id: str | None, topic: str | None, out: Path | None) -> None:
+    """Write feedback pages (HTML and Markdown) per student and assignment.
+
+    Each check shows its points, status and the grader's message, hidden checks only as
+    their visibility allows, the late penalty, and where in the course material to review.
+    """
+    from autograder.gradebook import CourseError
+    from autograder.reports.feedback import write_feedback
+
+    course, book = _open_course(course_dir)
+    with book:
+        try:
+            written = write_feedback(course, book, student=student_id, topic=topic, out=out)
+        except CourseError as exc:
+            raise click.ClickException(str(exc)) from None
+    pages = [p for p in written if p.suffix == ".html"]
+    folder = out or course.root / "feedback"
+    click.echo(f"wrote {len(pages)} feedback page(s) (HTML and Markdown) in {folder}/")
+
+
+@main.command()
+@_course_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write  [default: <course>/reports/class_report.html]")
+def report(course_dir: Path | None, out: Path | None) -> None:
+    """Write the class report: score distributions, pass rates per check, frequent failures,
+    lateness, quiz item analysis and the gradebook, as one self-contained HTML page."""
+    from autograder.reports.classreport import write_report
+
+    course, book = _open_course(course_dir)
+    with book:
+        click.echo(f"wrote {write_report(course, book, out)}")
 
 
 @main.command()

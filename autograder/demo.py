@@ -73,6 +73,78 @@ def run_demo(out_dir: Path | None = None, *, workers: int | None = None, echo: C
 
     echo("\nQuiz: per-student variants, LMS exports, response grading and item analysis")
     echo(run_quiz_demo(out_dir / "quiz"))
+    echo("\nCourse: a term in a course folder (init, grade, feedback, report, export)")
+    run_course_demo(out_dir, class_dir, workers=workers, echo=echo)
     elapsed = time.perf_counter() - start
     echo(f"Demo finished in {elapsed:.1f} s.")
     return {"report": report, "out_dir": out_dir, "elapsed": elapsed}
+
+
+COURSE_TOPICS = ("residual", "clipping")
+
+
+def run_course_demo(out_dir: Path, class_dir: Path, *, workers: int | None = None,
+                    echo: Callable[[str], None] = print) -> Path:
+    """The sample class as a course in ``out_dir/course``: residual is past due (with LMS
+    submission times, a late student, one with an extension), clipping is due next week;
+    a quiz is graded too. Returns the course folder."""
+    import csv
+    from datetime import datetime, timedelta, timezone
+
+    from autograder.gradebook import Gradebook, grade_course, load_course, scaffold_course
+    from autograder.gradebook.exports import FORMATS, export, text_table
+    from autograder.reports.classreport import write_report
+    from autograder.reports.feedback import write_feedback
+    from quizzes.build import build_quiz
+    from quizzes.demo import SAMPLE_SPEC
+    from quizzes.simulate import write_responses
+
+    course_dir = out_dir / "course"
+    students = sorted(p.name for p in class_dir.iterdir() if p.is_dir())
+    now = datetime.now(timezone.utc)
+    # Due dates a week apart from first_due: residual three days ago, clipping in four days.
+    scaffold_course(course_dir, name="Sample class (deepgrade demo)", topics=list(COURSE_TOPICS),
+                    first_due=now - timedelta(days=10),
+                    roster=[(s, s.title(), f"{s}@example.edu") for s in students])
+    echo(f"  deepgrade init {course_dir}")
+    for topic in COURSE_TOPICS:
+        for s in students:
+            shutil.copy(class_dir / s / f"{topic}.py", course_dir / "submissions" / topic / s / f"{topic}.py")
+    course = load_course(course_dir)
+    due = course.assignments["residual"].due
+    assert due is not None
+    late_by = {"ada": -timedelta(hours=5), "ben": timedelta(minutes=10), "chloe": timedelta(hours=20),
+               "dev": timedelta(days=1, hours=3), "eve": timedelta(days=6), "mallory": -timedelta(minutes=1)}
+    with (course_dir / "submissions" / "residual" / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["student_id", "submitted_at"])
+        for s in students:
+            writer.writerow([s, (due + late_by.get(s, timedelta(0))).isoformat(timespec="seconds")])
+    quiz_dir = course_dir / "quizzes"
+    built = build_quiz(SAMPLE_SPEC, quiz_dir / "week5", roster=course.roster_path, formats="key")
+    responses = write_responses(built.quiz, quiz_dir / "week5-responses.csv", seed="demo")
+    with (course_dir / "deepgrade.toml").open("a", encoding="utf-8") as fh:
+        fh.write('dev = { residual = 2 }            # dev was ill: two extra days\n\n'
+                 '[quizzes.week5]\ntitle = "Week 5 quiz"\nkey = "quizzes/week5"\n'
+                 f'responses = "quizzes/{responses.name}"\nweight = 0.5\n')
+    course = load_course(course_dir)
+
+    first = grade_course(course, workers=workers)
+    echo(f"  deepgrade grade --course {course_dir}    ->  {len(first.graded)} graded in {first.elapsed:.1f} s, "
+         f"quiz week5: {first.quizzes.get('week5', 0)} students")
+    again = grade_course(course, workers=workers)
+    echo(f"  deepgrade grade --course {course_dir}    ->  {len(again.graded)} graded, {again.skipped} unchanged "
+         "(skipped: same content, same graders)")
+    with Gradebook.open(course.db_path) as book:
+        echo("")
+        echo("\n".join("    " + line for line in text_table(course, book).splitlines()))
+        echo("    (residual was due 3 days ago: ben is within the 15-minute grace, chloe 1 day late, dev on time "
+             "with a 2-day extension, eve beyond 5 days scores 0)")
+        echo("")
+        pages = write_feedback(course, book)
+        example = course_dir / "feedback" / "residual" / "ben.html"
+        echo(f"  deepgrade feedback  ->  {len(pages) // 2} pages (HTML and Markdown), e.g. {example}")
+        echo(f"  deepgrade report    ->  {write_report(course, book)}")
+        for fmt in FORMATS:
+            echo(f"  deepgrade export --format {fmt:<7s}->  {export(course, book, fmt)}")
+    return course_dir

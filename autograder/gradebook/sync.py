@@ -1,0 +1,220 @@
+"""`deepgrade grade --course`: grade what is new or changed, record each result as it arrives.
+
+A run, under the course lock:
+1. roster, extensions and the submission folders are recorded (content hash, submission
+   time from a manifest or the files' mtime);
+2. late days are recomputed from the current due dates, extensions and policies;
+3. every current submission not yet graded by the current graders (or all, with force) is
+   graded; each result is committed in its own transaction the moment it arrives;
+4. quizzes whose answer key or responses changed are regraded.
+
+Killed at any point, the next run grades exactly what has no committed result: nothing is
+lost and nothing is graded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from autograder import __version__
+from autograder.gradebook.course import Course, CourseError
+from autograder.gradebook.manifest import lookup, manifest_times
+from autograder.gradebook.store import Gradebook, Scanned
+from autograder.grading import DEFAULT_CALL_TIMEOUT, Job, grade_jobs, grader_version, read_student_files
+from autograder.results import SubmissionResult
+
+LOCK_FILE = ".deepgrade.lock"
+
+
+class CourseBusy(RuntimeError):
+    """Another grading run holds the course."""
+
+
+class CourseLock:
+    """An exclusive lock on a course folder, held for a whole grading run.
+
+    POSIX record locks (``lockf``) are released by the kernel when the holder dies, even by
+    SIGKILL, and are not inherited by forked grading processes, so a killed run never leaves
+    a stale lock behind. Within one process a second holder is refused too.
+    """
+
+    _held: set[str] = set()
+    _guard = threading.Lock()
+
+    def __init__(self, root: Path, *, wait: float = 0.0) -> None:
+        self.path = Path(root) / LOCK_FILE
+        self.wait = wait
+        self.fd: int | None = None
+
+    def __enter__(self) -> CourseLock:
+        import fcntl
+
+        key = str(self.path.resolve())
+        deadline = time.monotonic() + self.wait
+        while True:
+            # Open, lock and close only under the guard, and never while this process holds the
+            # lock: closing any descriptor of the file would drop a POSIX lock we hold.
+            with self._guard:
+                if key in self._held:
+                    holder = f"{os.getpid()} (this process)"
+                else:
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                    try:
+                        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                        os.close(fd)
+                    else:
+                        self._held.add(key)
+                        self.fd = fd
+                        break
+            if time.monotonic() >= deadline:
+                raise CourseBusy(self._busy_message(holder))
+            time.sleep(0.1)
+        stamp = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()} {stamp}\n".encode(), 0)
+        return self
+
+    def _busy_message(self, holder: str) -> str:
+        pid, _, started = holder.partition(" ")
+        waited = f" (waited {self.wait:g} s)" if self.wait else ""
+        return (f"another `deepgrade grade` is grading this course (pid {pid or '?'}, started {started or '?'})"
+                f"{waited}; let it finish, or pass --wait SECONDS to queue behind it")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            with self._guard:
+                self._held.discard(str(self.path.resolve()))
+                os.close(self.fd)  # closing releases the lockf lock
+            self.fd = None
+
+
+def content_hash(files: dict[str, bytes]) -> str:
+    """sha256 over the folder's .py files, names included (a rename is a change)."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + len(files[name]).to_bytes(8, "big") + files[name])
+    return h.hexdigest()
+
+
+def scan(course: Course, topics: list[str]) -> list[Scanned]:
+    """Every student folder with at least one .py file, per topic (empty folders: not submitted)."""
+    found = []
+    for topic in topics:
+        folder = course.submissions_dir / topic
+        if not folder.is_dir():
+            continue
+        times, source = manifest_times(course.submissions_dir, topic, course.timezone)
+        for student in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            py = sorted(student.glob("*.py"))
+            if not py:
+                continue
+            files, note = read_student_files(student)
+            when = lookup(times, student.name, topic)
+            if when is None:
+                mtime = max(p.stat().st_mtime for p in py)
+                when, how = datetime.fromtimestamp(mtime, timezone.utc), "mtime"
+            else:
+                how = source
+            found.append(Scanned(student.name, topic, student.relative_to(course.root), files, note,
+                                 content_hash(files), when, how))
+    return found
+
+
+@dataclass
+class SyncReport:
+    """What one course grading run did."""
+
+    graded: list[SubmissionResult] = field(default_factory=list)
+    skipped: int = 0
+    scanned: int = 0
+    quizzes: dict[str, int] = field(default_factory=dict)  # quiz -> students graded (0: unchanged)
+    run_id: int | None = None
+    elapsed: float = 0.0
+    unknown_students: list[str] = field(default_factory=list)  # submitted but not on the roster
+
+
+Grader = Callable[..., list[SubmissionResult]]
+
+
+def grade_course(course: Course, topics: list[str] | None = None, *, force: bool = False,
+                 workers: int | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT, wait: float = 0.0,
+                 grader: Grader = grade_jobs, on_plan: Callable[[int, int], None] | None = None,
+                 on_result: Callable[[SubmissionResult], None] | None = None) -> SyncReport:
+    """Grade the course's new and changed submissions into its gradebook (see the module docstring)."""
+    start = time.perf_counter()
+    topics = topics or course.topics
+    unknown = [t for t in topics if t not in course.assignments]
+    if unknown:
+        raise CourseError(f"{', '.join(unknown)} is not assigned in {course.root / 'deepgrade.toml'} "
+                          f"(assigned: {', '.join(course.topics)})")
+    report = SyncReport()
+    with CourseLock(course.root, wait=wait), Gradebook.open(course.db_path) as book:
+        book.mark_interrupted_runs()
+        roster = course.roster()
+        book.sync_roster(roster)
+        book.sync_extensions(course)
+        scanned = scan(course, topics)
+        report.scanned = len(scanned)
+        on_roster = {e.student_id for e in roster}
+        report.unknown_students = sorted({s.student_id for s in scanned} - on_roster) if roster else []
+        ids = book.record_submissions(scanned)
+        book.refresh_lateness(course)
+        versions = {t: grader_version(t) for t in topics}
+        todo = [s for s in scanned if force or not book.is_graded(ids[(s.student_id, s.topic)], versions[s.topic])]
+        report.skipped = len(scanned) - len(todo)
+        if on_plan:
+            on_plan(len(todo), report.skipped)
+        if todo:
+            run_id = report.run_id = book.start_run(__version__, versions, force)
+
+            def record(result: SubmissionResult) -> None:
+                book.record_grading(run_id, ids[(result.student_id, result.topic)], result, course)
+                report.graded.append(result)
+                if on_result:
+                    on_result(result)
+
+            jobs = [Job(s.student_id, s.topic, s.files, s.note) for s in todo]
+            try:
+                grader(jobs, workers=workers, call_timeout=call_timeout, hide=[course.root], on_result=record)
+            except BaseException:
+                book.finish_run(run_id, "failed")
+                raise
+            book.finish_run(run_id)
+        report.quizzes = grade_quizzes(course, book, force=force)
+    report.elapsed = time.perf_counter() - start
+    return report
+
+
+def grade_quizzes(course: Course, book: Gradebook, *, force: bool = False) -> dict[str, int]:
+    """Grade each configured quiz whose answer key or responses changed; write its quiz report too."""
+    from quizzes.errors import QuizError
+    from quizzes.grading import grade, load_key
+    from quizzes.report import write_grading
+
+    done = {}
+    for quiz in course.quizzes.values():
+        if not quiz.responses.is_file():
+            done[quiz.name] = 0  # not held yet
+            continue
+        try:
+            key = load_key(quiz.key)
+            h = hashlib.sha256(json.dumps(key, sort_keys=True).encode() + quiz.responses.read_bytes()).hexdigest()
+            if not force and book.quiz_source_hash(quiz.name) == h:
+                done[quiz.name] = 0
+                continue
+            grading = grade(quiz.key, quiz.responses)
+        except QuizError as exc:
+            raise CourseError(f"quiz {quiz.name}: {exc}") from None
+        done[quiz.name] = book.record_quiz(quiz.name, grading.results, h, grading.question_ids)
+        write_grading(grading, course.root / "reports" / f"quiz_{quiz.name}")
+    return done
