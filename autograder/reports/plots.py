@@ -64,7 +64,7 @@ def score_histogram(percents: Sequence[float], *, mark: float | None = None, xla
     """Distribution of scores in 10-point bins; ``mark`` draws one student's score ("you")."""
     with _style():
         fig = _figure(width, height)
-        ax = fig.add_axes((0.09, 0.2, 0.88, 0.72))
+        ax = fig.add_axes((0.09, 0.2, 0.88, 0.66))
         bins = [10 * i for i in range(11)]
         clipped = [min(max(p, 0.0), 100.0) for p in percents]
         ax.hist(clipped, bins=bins, color=ACCENT if mark is None else "#9db3da", edgecolor="white")
@@ -78,7 +78,8 @@ def score_histogram(percents: Sequence[float], *, mark: float | None = None, xla
         ax.set_xlabel(xlabel)
         ax.set_ylabel("students")
         ax.yaxis.get_major_locator().set_params(integer=True)
-        ax.legend(loc="upper left", fontsize=8)
+        # Above the axes: inside, the legend would cover the tallest bars.
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8)
         return png(fig)
 
 
