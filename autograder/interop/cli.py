@@ -1,4 +1,4 @@
-"""Commands for students' formats and other graders' workflows.
+"""Commands for students' formats and other graders' workflows: release, nbgrader, gradescope.
 
 Registered on the main `deepgrade` command in cli.py; each calls a library function.
 """
@@ -37,6 +37,30 @@ def release(topic: str, fmt: str, out_dir: Path | None) -> None:
         click.echo(f"wrote {path}")
 
 
+@click.command()
+@click.argument("topic")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
+              show_default=True, help="Where to write the zip to upload to Gradescope.")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=None,
+              help="Seconds each call into student code may take  [default: 2]")
+def gradescope(topic: str, out: Path, timeout: float | None) -> None:
+    """Build a Gradescope autograder for TOPIC (a programming assignment's autograder.zip).
+
+    The zip holds setup.sh (installs deepgrade from the bundled wheel), run_autograder
+    (grades the student's TOPIC.py or TOPIC.ipynb) and the wheel. Upload it under
+    "Configure Autograder"; students submit one file.
+    """
+    from autograder.interop.gradescope import build_autograder
+
+    _check_topic(topic)
+    try:
+        path = build_autograder(topic, out, call_timeout=timeout)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {path} ({path.stat().st_size // 1024} kB): upload it to Gradescope")
+
+
 def register(main: click.Group) -> None:
     """Add these commands to the `deepgrade` command group."""
     main.add_command(release)
+    main.add_command(gradescope)
