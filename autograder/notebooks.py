@@ -298,19 +298,27 @@ def normalized(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+def _words(name: str) -> set[str]:
+    return set(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().split("_")) - {""}
+
+
 def owner_of(test_name: str, used: set[str], names: list[str]) -> str:
     """The function or class a check or public test belongs to.
 
     The rule: the longest of ``names`` that the test's name contains (case and
     underscores ignored, so `adaptive_clipper_warmup` belongs to `AdaptiveClipper`);
-    failing that, the only one of ``names`` the test uses; failing that, ``general``.
+    else the only one of ``names`` the test uses; else the only one it uses that shares
+    a word with the test's name (`backward_dx` and `residual_backward`); else ``general``.
     """
     key = normalized(test_name)
     contained = [n for n in names if normalized(n) and normalized(n) in key]
     if contained:
         return max(contained, key=lambda n: len(normalized(n)))
     users = [n for n in names if n in used]
-    return users[0] if len(users) == 1 else GENERAL
+    if len(users) == 1:
+        return users[0]
+    sharing = [n for n in users if _words(n) & _words(test_name)]
+    return sharing[0] if len(sharing) == 1 else GENERAL
 
 
 def public_names(topic: str) -> list[str]:

@@ -60,7 +60,65 @@ def gradescope(topic: str, out: Path, timeout: float | None) -> None:
     click.echo(f"wrote {path} ({path.stat().st_size // 1024} kB): upload it to Gradescope")
 
 
+@click.group()
+def nbgrader() -> None:
+    """Use deepgrade's graders and sandbox inside an nbgrader course.
+
+    \b
+    deepgrade nbgrader export activations --course COURSE   then: nbgrader generate_assignment activations
+    nbgrader collect activations   (or place submitted/<student>/activations/activations.ipynb)
+    deepgrade nbgrader grade activations --course COURSE    then: nbgrader export
+    """
+
+
+_course = click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+                       show_default=True, help="The nbgrader course folder (holds source/, submitted/, gradebook.db).")
+
+
+@nbgrader.command("export")
+@click.argument("topic")
+@_course
+def nbgrader_export(topic: str, course: Path) -> None:
+    """Write COURSE/source/TOPIC/TOPIC.ipynb for `nbgrader generate_assignment TOPIC`.
+
+    One solution cell per function with `### BEGIN SOLUTION`/`### END SOLUTION` around the
+    reference body, and one autograder-tests cell per function worth the points deepgrade's
+    hidden checks give it.
+    """
+    from autograder.interop.nbgrader import export
+
+    _check_topic(topic)
+    path = export(topic, course)
+    click.echo(f"wrote {path}\nnext: cd {course} && nbgrader generate_assignment {topic}")
+
+
+@nbgrader.command("grade")
+@click.argument("topic")
+@_course
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Parallel grading processes.")
+def nbgrader_grade(topic: str, course: Path, workers: int | None) -> None:
+    """Grade the collected notebooks of TOPIC and write the scores into the course's gradebook.
+
+    Reads COURSE/submitted/<student>/TOPIC/TOPIC.ipynb, grades each in deepgrade's sandbox
+    (never in a Jupyter kernel), and records the points per tests cell through nbgrader's
+    API; `nbgrader export` and formgrader then show them.
+    """
+    try:
+        from autograder.interop.nbgrader import NbgraderError, grade
+    except ImportError as exc:
+        raise click.ClickException(f"{exc}: install the extra with pip install 'deepgrade[nbgrader]'") from None
+    _check_topic(topic)
+    try:
+        graded = grade(topic, course, workers=workers)
+    except NbgraderError as exc:
+        raise click.ClickException(str(exc)) from None
+    for g in graded:
+        click.echo(f"{g.student_id:20s} {g.score:6g} / {g.max_score:g}")
+    click.echo(f"{len(graded)} notebook(s) graded into {course / 'gradebook.db'}")
+
+
 def register(main: click.Group) -> None:
     """Add these commands to the `deepgrade` command group."""
     main.add_command(release)
     main.add_command(gradescope)
+    main.add_command(nbgrader)
