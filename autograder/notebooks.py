@@ -74,7 +74,7 @@ def is_test_cell(cell: nbformat.NotebookNode) -> bool:
     return isinstance(nbg, dict) and bool(nbg.get("grade")) and not nbg.get("solution")
 
 
-_HELP_LINE = re.compile(r"^\s*\??[\w.]+\?{1,2}\s*$")  # obj? / obj?? / ?obj
+_HELP_LINE = re.compile(r"^\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")  # obj? / obj?? / ?obj
 _CAPTURED = re.compile(r"^\s*[\w, ]+=\s*[!%]")  # files = !ls, t = %timeit ...
 
 
@@ -83,9 +83,8 @@ def _ipython_line(line: str) -> bool:
     return stripped.startswith(("%", "!")) or bool(_HELP_LINE.match(line) or _CAPTURED.match(line))
 
 
-def _inside_statement(lines: list[str]) -> bool:
-    """Does the code so far end inside a bracket, string or backslash continuation?"""
-    text = "".join(lines)
+def _inside_statement(text: str) -> bool:
+    """Does ``text`` (complete lines of code) end inside a bracket, string or backslash continuation?"""
     if text.rstrip("\n").endswith("\\"):
         return True
     try:
@@ -96,6 +95,9 @@ def _inside_statement(lines: list[str]) -> bool:
     except (SyntaxError, ValueError):
         return False
     return False
+
+
+TOKENIZE_BUDGET = 2_000_000  # characters re-read per cell to tell a magic from a continuation line
 
 
 def clean_cell(source: str) -> tuple[str | None, list[str]]:
@@ -113,14 +115,21 @@ def clean_cell(source: str) -> tuple[str | None, list[str]]:
         lines[first] = f"# (IPython) {head}\n"
         dropped.append(head)
     out: list[str] = []
+    settled = 0  # out[:settled] ends at a statement boundary: only what follows needs reading
+    budget = TOKENIZE_BUDGET
     for line in lines:
-        if _ipython_line(line) and not _inside_statement(out):
-            indent = line[: len(line) - len(line.lstrip())]
-            # `pass` keeps an indented block valid where a magic was its only line.
-            out.append(f"{indent}pass  # (IPython) {line.strip()}\n")
-            dropped.append(line.strip())
-        else:
-            out.append(line)
+        if _ipython_line(line):
+            pending = "".join(out[settled:])
+            budget -= len(pending)
+            # Past the budget (a pathological cell) the line is taken for a magic without looking back.
+            if budget < 0 or not _inside_statement(pending):
+                indent = line[: len(line) - len(line.lstrip())]
+                # `pass` keeps an indented block valid where a magic was its only line.
+                out.append(f"{indent}pass  # (IPython) {line.strip()}\n")
+                dropped.append(line.strip())
+                settled = len(out)
+                continue
+        out.append(line)
     return "".join(out), dropped
 
 

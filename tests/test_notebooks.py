@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -45,14 +46,17 @@ def grade_folder_results(folder: Path, topics_: list[str]) -> dict:
 
 def test_ipython_lines_are_dropped_with_a_note_and_python_is_kept():
     code, dropped = clean_cell("%matplotlib inline\n!pip install numpy\nx = (1\n% 2)\nfor i in range(2):\n"
-                               "    %time y = i\nnp.linspace?\nfiles = !ls\n")
-    assert dropped == ["%matplotlib inline", "!pip install numpy", "%time y = i", "np.linspace?", "files = !ls"]
+                               "    %time y = i\nnp.linspace?\n?np.sum\nfiles = !ls\ns = '''\n%kept\n'''\n")
+    assert dropped == ["%matplotlib inline", "!pip install numpy", "%time y = i", "np.linspace?", "?np.sum",
+                       "files = !ls"]
     ns: dict = {}
-    exec(compile(code, "cell", "exec"), ns)  # still valid Python; the modulo continuation survived
-    assert ns["x"] == 1 and "y" not in ns
+    exec(compile(code, "cell", "exec"), ns)  # still valid Python; the continuation and the string survived
+    assert ns["x"] == 1 and "y" not in ns and ns["s"] == "\n%kept\n"
     assert clean_cell("%%bash\necho hi\n") == (None, ["%%bash"])
     body, dropped = clean_cell("%%time\nz = 3\n")
     assert "z = 3" in body and dropped == ["%%time"]
+    _, dropped = clean_cell('s = """\n' + "%x\n" * 50_000)  # pathological: stays fast (bounded re-reading)
+    assert len(dropped) > 40_000
 
 
 def test_module_from_cells_hoists_future_imports_and_shims_display(tmp_path):
@@ -66,11 +70,20 @@ def test_module_from_cells_hoists_future_imports_and_shims_display(tmp_path):
     assert "# %% [cell 2]" in module.source and "# Title" not in module.source
 
 
-def test_notebook_with_magics_and_plots_grades_full_marks_in_the_sandbox(tmp_path):
+# The worker sees the Python installation through its allow-list root, except when it sits
+# under /tmp: the sandbox's private /tmp covers it, and only preloaded modules import there.
+MATPLOTLIB_IN_WORKER = not Path(importlib.util.find_spec("matplotlib").origin).resolve().is_relative_to("/tmp")
+
+
+def test_notebook_with_magics_demo_code_and_plots_grades_full_marks_in_the_sandbox(tmp_path):
     subs = tmp_path / "subs"
+    reference = reference_source("activations").replace("from __future__ import annotations\n", "")
     write_nb(subs / "nora", "activations.ipynb", [
-        ("md", "# My activations"), "%matplotlib inline\n!pip install numpy",
-        reference_source("activations").replace("from __future__ import annotations\n", ""),
+        ("md", "# My activations"), "%matplotlib inline\n!pip install numpy", reference,
+        "for epoch in range(3):\n    print(f'epoch {epoch}: loss {1 / (epoch + 1):.3f}')",
+    ])
+    write_nb(subs / "pia", "activations.ipynb", [
+        "%matplotlib inline", reference,
         "import matplotlib\nimport matplotlib.pyplot as plt\nimport numpy as np\nz = np.linspace(-5, 5, 50)\n"
         "plt.plot(z, sigmoid(z))\nplt.savefig('sigmoid.png')\nplt.show()\nprint('backend:', matplotlib.get_backend())",
     ])
@@ -80,9 +93,13 @@ def test_notebook_with_magics_and_plots_grades_full_marks_in_the_sandbox(tmp_pat
     nora = results[("nora", "activations")]
     assert nora.score == nora.max_score == 100, nora.failures_text()
     assert "%matplotlib inline" in nora.output and "!pip install numpy" in nora.output
-    assert "backend: agg" in nora.output.lower()
+    assert "epoch 2: loss 0.333" in nora.output
     bothy = results[("bothy", "activations")]
     assert bothy.score == 100 and "both activations.py and activations.ipynb" in bothy.output
+    if not MATPLOTLIB_IN_WORKER:
+        pytest.skip("matplotlib is installed under /tmp, which the sandbox's private /tmp covers")
+    pia = results[("pia", "activations")]
+    assert pia.score == 100 and "backend: agg" in pia.output.lower(), pia.failures_text()
 
 
 def test_unreadable_notebooks_score_zero_with_a_clear_message_and_the_batch_goes_on(tmp_path):

@@ -128,13 +128,16 @@ def _add(zf: zipfile.ZipFile, name: str, text: str, executable: bool = False) ->
 # ---------------------------------------------------------------------------- in the image
 
 
-def course_paths() -> list[Path]:
-    """Installed folders the graded code must never read: references, graders, quiz bank, samples."""
+def secret_paths() -> list[Path]:
+    """Installed folders the graded code must never read: references, graders, samples, quiz bank."""
     paths = []
-    for package in ("solutions", "autograder", "quizzes"):
+    for package in ("solutions", "quizzes", "autograder"):
         spec = importlib.util.find_spec(package)
-        paths += [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
-    return paths
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            folder = Path(folder)
+            # The engine itself is no secret (and the worker may import from it); its graders are.
+            paths += [folder / "graders", folder / "samples"] if package == "autograder" else [folder]
+    return [p for p in paths if p.exists()]
 
 
 def lockdown(root: Path) -> list[Path]:
@@ -144,8 +147,8 @@ def lockdown(root: Path) -> list[Path]:
     """
     locked = []
     prefix = Path(sys.prefix).resolve()
-    for top in [*course_paths(), root / "source"]:
-        installed = top.resolve().is_relative_to(prefix) and not (top.parent / "pyproject.toml").exists()
+    for top in [*secret_paths(), root / "source"]:
+        installed = top.resolve().is_relative_to(prefix) and "site-packages" in top.parts
         if not top.exists() or (top != root / "source" and not installed):
             continue
         for path in [top, *top.rglob("*")]:
@@ -185,7 +188,7 @@ def grade_submission(root: Path) -> dict:
         files[f"{topic}.py"] = files.pop(f"{path.stem}.py")
     job = Job(student_id(root), topic, files, "; ".join(n for n in (where, note) if n))
     results: list[SubmissionResult] = []
-    hide = [root / "source", root / "results", *course_paths()]
+    hide = [root / "source", root / "results", *secret_paths()]
     run_session([job], results.append, call_timeout=float(config.get("call_timeout", DEFAULT_CALL_TIMEOUT)),
                 hide=[p for p in hide if p.exists()])
     return results[0].to_gradescope()
