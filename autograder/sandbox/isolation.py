@@ -100,29 +100,34 @@ def build_root(keep: list[str], limits: Limits) -> None:
 
     An allow-list, not a block-list: course folders, home folders, other checkouts and
     anything else on the machine simply do not exist for the worker. Kept folders are
-    bind-mounted read-only at their usual paths, so imports resolve as before.
+    bind-mounted read-only at their usual paths, so imports resolve as before. They are
+    opened before /tmp is covered, so a Python installation under /tmp stays reachable.
     """
+    candidates = []
+    for path in [*SYSTEM_DIRS, *sorted(set(keep), key=len)]:
+        if os.path.lexists(path) and not any((path + "/").startswith(k + "/") for k, _ in candidates):
+            if os.path.islink(path):
+                candidates.append((path, ("link", os.readlink(path))))
+            elif os.path.isdir(path):
+                candidates.append((path, ("dir", os.open(path, os.O_PATH | os.O_DIRECTORY))))
+    private_tmp(limits)
     root = "/tmp/.deepgrade-root"
     os.makedirs(root, mode=0o755, exist_ok=True)
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    os.makedirs(root + "/proc", exist_ok=True)
+    # The worker's /tmp first: a kept folder under /tmp is then bound inside it.
     os.makedirs(root + "/tmp", exist_ok=True)
     mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.scratch_mb}m,mode=1777")
-    os.makedirs(root + "/proc", exist_ok=True)
-    kept: list[str] = []
-    for path in [*SYSTEM_DIRS, *sorted(set(keep), key=len)]:
-        if not os.path.lexists(path) or any((path + "/").startswith(k + "/") for k in kept):
-            continue
+    for path, (kind, what) in candidates:
         target = root + path
-        if os.path.islink(path):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.symlink(os.readlink(path), target)
-            continue
-        if not os.path.isdir(path):
+        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+        if kind == "link":
+            os.symlink(what, target)
             continue
         os.makedirs(target, mode=0o755, exist_ok=True)
-        mount(path, target, None, MS_BIND | MS_REC)
+        mount(f"/proc/self/fd/{what}", target, None, MS_BIND | MS_REC)
         mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        kept.append(path)
+        os.close(what)
     os.makedirs(root + "/dev", exist_ok=True)
     for name in DEVICES:
         if os.path.exists(f"/dev/{name}"):

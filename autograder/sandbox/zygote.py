@@ -85,7 +85,6 @@ def run_intermediate(sock: socket.socket, isolated: bool, base_vm: int) -> None:
     try:
         if isolated:
             isolation.enter_namespaces()
-            isolation.private_tmp(limits)
             isolation.build_root(python_paths(), limits)
             isolation.hide_paths(config["hide"])  # course files inside kept folders (e.g. a wheel install)
         scratch = isolation.make_scratch(config["files"], uid, isolated)
