@@ -144,17 +144,21 @@ def run_worker(sock, limits, base_vm, uid, isolated, scratch, hide) -> None:
         HOME=scratch, TMPDIR=scratch, PATH="/usr/bin:/bin", LANG="C.UTF-8", MPLBACKEND="Agg",
         OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
     )
-    scrub_imports(scratch, hide + [project])
+    scrub_imports(scratch, hide, project)
     Worker(sock, output).serve()
 
 
-def scrub_imports(scratch: str, hide: list[str]) -> None:
-    """Import path: the student's folder plus installed libraries, never the course."""
+def scrub_imports(scratch: str, hide: list[str], project: str = "") -> None:
+    """Import path: the student's folder plus installed libraries, never the course.
+
+    Hidden folders go with everything below them; the project folder itself only as an
+    exact entry, since a virtual environment may live inside it.
+    """
     hidden = [h.rstrip("/") + "/" for h in hide if h]
 
     def keep(p: str) -> bool:
         p = os.path.abspath(p or ".")
-        return not any((p + "/").startswith(h) for h in hidden) and p != os.getcwd()
+        return not any((p + "/").startswith(h) for h in hidden) and p not in (os.getcwd(), project)
 
     # "/" (the fork server's start folder) would make every folder a namespace package.
     sys.path[:] = [scratch] + [p for p in sys.path if p and p != "/" and "__editable__" not in p and keep(p)]
