@@ -362,9 +362,6 @@ class Submission:
         except SubmissionError:
             return ""
 
-    def ref(self, handle: int, path: tuple) -> Ref:
-        return Ref(handle, path)
-
 
 class Remote:
     """A value that lives in the worker: call it, index it, read attributes, or fetch it."""
