@@ -48,3 +48,29 @@ def variant(tmp_path: Path):
         return make_variant(tmp_path, topic, replace, student)
 
     return _make
+
+
+def grade_all(topic: str, submissions: dict, *, workers: int = 2, call_timeout: float = 2.0) -> dict:
+    """Grade named submissions of one topic in one grading run: name -> SubmissionResult.
+
+    A value is the topic file's source (str or bytes) or a whole folder ({file name: bytes}).
+    One run means one pytest start-up for every variant, alternative and sample of a test file.
+    """
+    from autograder.grading import Job, grade_jobs
+
+    jobs = []
+    for name, value in submissions.items():
+        if isinstance(value, dict):
+            files = value
+        else:
+            files = {f"{topic}.py": value.encode() if isinstance(value, str) else value}
+        jobs.append(Job(name, topic, files))
+    return {r.student_id: r for r in grade_jobs(jobs, workers=workers, call_timeout=call_timeout)}
+
+
+def failed(result, check_id: str, *keywords: str) -> None:
+    """The check failed, and its message says each keyword (case-insensitive)."""
+    check = result.check(check_id)
+    assert check.status == "failed" and check.score == 0, result.failures_text()
+    for word in keywords:
+        assert word.lower() in check.output.lower(), check.output

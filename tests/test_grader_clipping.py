@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from autograder.grading import Job, run_session
-from tests.conftest import ROOT, SAMPLES, SOLUTIONS, make_variant
+from tests.conftest import ROOT, SAMPLES, SOLUTIONS, failed, grade_all, make_variant
 
 TOPIC = "clipping"
 GRADERS = ROOT / "autograder" / "graders" / f"test_{TOPIC}.py"
@@ -62,18 +62,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     sources = {"reference": (SOLUTIONS / f"{TOPIC}.py").read_text(), **ALTERNATIVES}
     for name, replace in VARIANTS.items():
         sources[name] = make_variant(tmp, TOPIC, replace, student=name).read_text()
-    results: list = []
-    run_session([Job(name, TOPIC, {f"{TOPIC}.py": source.encode()}) for name, source in sources.items()],
-                results.append)
-    return {r.student_id: r for r in results}
-
-
-def failed(result, check_id: str, *keywords: str) -> None:
-    """The check failed, and its message says each keyword (case-insensitive)."""
-    check = result.check(check_id)
-    assert check.status == "failed" and check.score == 0, result.failures_text()
-    for word in keywords:
-        assert word.lower() in check.output.lower(), check.output
+    return grade_all(TOPIC, sources, workers=1)
 
 
 def test_reference_scores_full_marks(graded):

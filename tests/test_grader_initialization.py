@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from autograder.graders import test_initialization as g
-from autograder.grading import Job, grade_jobs
 from autograder.results import SubmissionResult
-from tests.conftest import SAMPLES, make_variant, reference_source
+from tests.conftest import SAMPLES, grade_all, make_variant, reference_source
 
 TOPIC = "initialization"
 STUDENTS = ("ben", "chloe", "dev", "eve", "mallory")
@@ -184,9 +183,8 @@ def graded(tmp_path_factory) -> dict[str, SubmissionResult]:
         sources[f"variant-{name}"] = make_variant(tmp, TOPIC, replace, student=name).read_text()
     sources.update({f"alternative-{name}": src for name, src in ALTERNATIVES.items()})
     sources.update({f"sample-{s}": (SAMPLES / s / f"{TOPIC}.py").read_text() for s in STUDENTS})
-    jobs = [Job(sid, TOPIC, {f"{TOPIC}.py": src.encode()}) for sid, src in sources.items()]
     # 1 s per call is ample for these (they take milliseconds) and halves the hostile timeouts.
-    return {r.student_id: r for r in grade_jobs(jobs, workers=2, call_timeout=1.0)}
+    return grade_all(TOPIC, sources, call_timeout=1.0)
 
 
 def test_reference_scores_full_marks(graded):

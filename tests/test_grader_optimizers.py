@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.grading import Job, grade_jobs, read_student_files
-from tests.conftest import SAMPLES, SOLUTIONS, make_variant
+from autograder.grading import read_student_files
+from tests.conftest import SAMPLES, SOLUTIONS, grade_all, make_variant
 
 TOPIC = "optimizers"
 
@@ -192,16 +192,12 @@ SAMPLE_STUDENTS = ["ben", "chloe", "dev", "eve", "mallory"]
 def results(tmp_path_factory) -> dict:
     """Grade everything once: student id -> SubmissionResult."""
     root = tmp_path_factory.mktemp("optimizers")
-    jobs = [Job("reference", TOPIC, {f"{TOPIC}.py": (SOLUTIONS / f"{TOPIC}.py").read_bytes()})]
+    subs: dict = {"reference": (SOLUTIONS / f"{TOPIC}.py").read_bytes()}
     for name, (replace, _, _) in VARIANTS.items():
-        path = make_variant(root, TOPIC, replace, name)
-        jobs.append(Job(name, TOPIC, {f"{TOPIC}.py": path.read_bytes()}))
-    for name, source in ALTERNATIVES.items():
-        jobs.append(Job(name, TOPIC, {f"{TOPIC}.py": source.encode()}))
-    for student in SAMPLE_STUDENTS:
-        files, note = read_student_files(SAMPLES / student)
-        jobs.append(Job(f"sample_{student}", TOPIC, files, note))
-    return {r.student_id: r for r in grade_jobs(jobs, workers=2)}
+        subs[name] = make_variant(root, TOPIC, replace, name).read_bytes()
+    subs.update(ALTERNATIVES)
+    subs.update({f"sample_{s}": read_student_files(SAMPLES / s)[0] for s in SAMPLE_STUDENTS})
+    return grade_all(TOPIC, subs)
 
 
 def test_reference_scores_full_marks(results):

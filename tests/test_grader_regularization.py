@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.grading import Job, grade_jobs, read_student_files
-from tests.conftest import SAMPLES, SOLUTIONS, make_variant
+from autograder.grading import read_student_files
+from tests.conftest import SAMPLES, SOLUTIONS, grade_all, make_variant
 
 TOPIC = "regularization"
 COPY = "self.best_weights = [np.array(w, dtype=float, copy=True) for w in weights]"
@@ -141,16 +141,13 @@ L2_CHECKS = {"l2_penalty_values", "l2_gradient_values"}
 def results(tmp_path_factory) -> dict:
     """Grade everything once: student id -> SubmissionResult."""
     root = tmp_path_factory.mktemp(TOPIC)
-    jobs = [Job("reference", TOPIC, {f"{TOPIC}.py": (SOLUTIONS / f"{TOPIC}.py").read_bytes()})]
+    subs: dict = {"reference": (SOLUTIONS / f"{TOPIC}.py").read_bytes()}
     for name, (replace, _, _) in VARIANTS.items():
-        path = make_variant(root, TOPIC, replace, name)
-        jobs.append(Job(name, TOPIC, {f"{TOPIC}.py": path.read_bytes()}))
-    jobs.append(Job("alternative", TOPIC, {f"{TOPIC}.py": ALTERNATIVE.encode(),
-                                           "optimizers.py": (SOLUTIONS / "optimizers.py").read_bytes()}))
-    for student in SAMPLE_STUDENTS:
-        files, note = read_student_files(SAMPLES / student)
-        jobs.append(Job(f"sample_{student}", TOPIC, files, note))
-    return {r.student_id: r for r in grade_jobs(jobs, workers=2)}
+        subs[name] = make_variant(root, TOPIC, replace, name).read_bytes()
+    subs["alternative"] = {f"{TOPIC}.py": ALTERNATIVE.encode(),
+                           "optimizers.py": (SOLUTIONS / "optimizers.py").read_bytes()}
+    subs.update({f"sample_{s}": read_student_files(SAMPLES / s)[0] for s in SAMPLE_STUDENTS})
+    return grade_all(TOPIC, subs)
 
 
 def test_reference_scores_full_marks(results):
