@@ -140,8 +140,7 @@ def build_root(keep: list[str], limits: Limits) -> None:
 def hide_paths(paths: list[str]) -> list[str]:
     """Cover each path with an empty read-only mount; returns the paths hidden."""
     hidden = []
-    # Deepest first is not needed: covering a parent hides children too, and a child
-    # mounted after its parent is covered would fail harmlessly on the missing path.
+    # Shortest first: once a parent is covered its children are gone and are skipped.
     for p in sorted(set(paths), key=len):
         if not os.path.lexists(p):
             continue
@@ -158,10 +157,8 @@ def hide_paths(paths: list[str]) -> list[str]:
 
 
 def private_tmp(limits: Limits) -> None:
-    """A fresh, size-limited /tmp (and /dev/shm) that no other worker shares."""
+    """A fresh, size-limited /tmp that no other worker shares (the new root is built in it)."""
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.scratch_mb}m,mode=1777")
-    if os.path.isdir("/dev/shm"):
-        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=1777")
 
 
 def make_scratch(files: dict[str, bytes], uid: int | None, isolated: bool) -> str:
