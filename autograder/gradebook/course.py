@@ -105,7 +105,7 @@ class Course:
 
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = {"course", "late", "assignments", "quizzes", "extensions"}
+_SECTIONS = {"course", "late", "assignments", "quizzes", "extensions", "service"}  # [service]: autograder.service
 _COURSE_KEYS = {"name", "timezone", "roster", "submissions"}
 _LATE_KEYS = {"percent_per_day", "grace_minutes", "max_days"}
 _ASSIGNMENT_KEYS = {"title", "due", "weight", "points", "late"}

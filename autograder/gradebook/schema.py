@@ -107,6 +107,41 @@ MIGRATIONS: list[str] = [
     CREATE INDEX gradings_by_submission ON gradings(submission_id, id);
     CREATE INDEX submissions_by_student ON submissions(student_id, topic);
     """,
+    # 2 -> 3: the submission service (`deepgrade serve`): its grading queue, sign-in accounts
+    # (codes stored only as scrypt hashes) and the staff audit log.
+    """
+    CREATE TABLE queue (
+        id INTEGER PRIMARY KEY,
+        submission_id INTEGER NOT NULL REFERENCES submissions(id),
+        reason TEXT NOT NULL DEFAULT 'submit',  -- submit or regrade
+        state TEXT NOT NULL DEFAULT 'queued',   -- queued, running, done, failed
+        enqueued_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        grading_id INTEGER REFERENCES gradings(id),
+        requested_by TEXT NOT NULL DEFAULT '',
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX queue_by_state ON queue(state, id);
+    CREATE INDEX queue_by_submission ON queue(submission_id);
+    CREATE TABLE accounts (
+        account TEXT PRIMARY KEY,               -- a roster student id, or staff:<name>
+        role TEXT NOT NULL,                     -- student or staff
+        code_hash TEXT NOT NULL,                -- scrypt$n$r$p$salt$hash; '' when revoked
+        generation INTEGER NOT NULL DEFAULT 1,  -- bumped on rotation: older sessions end
+        issued_at TEXT NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

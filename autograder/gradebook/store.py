@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -255,8 +255,13 @@ class Gradebook:
     def runs(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
 
-    def record_grading(self, run_id: int, submission_id: int, result: SubmissionResult, course: Course) -> int:
-        """Store one graded submission and all its checks in one transaction."""
+    def record_grading(self, run_id: int, submission_id: int, result: SubmissionResult, course: Course, *,
+                       also: Callable[[sqlite3.Connection, int], None] | None = None) -> int:
+        """Store one graded submission and all its checks in one transaction.
+
+        ``also(db, grading_id)`` runs inside that transaction (the service marks its queue entry
+        done there, so a result is recorded exactly once even if the process dies right after).
+        """
         with self.transaction() as db:
             sub = db.execute("SELECT topic, late_days FROM submissions WHERE id = ?", (submission_id,)).fetchone()
             policy = course.assignments[sub["topic"]].late if sub["topic"] in course.assignments else None
@@ -274,6 +279,8 @@ class Gradebook:
                 "INSERT INTO check_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(grading_id, i, c.check_id, c.name, c.score, c.max_score, c.status, c.output, c.visibility)
                  for i, c in enumerate(result.checks)])
+            if also is not None:
+                also(db, grading_id)
             return grading_id
 
     def _checks(self, grading_id: int, student_id: str, topic: str) -> list[CheckResult]:
@@ -313,6 +320,11 @@ class Gradebook:
             sql, args = sql + " AND s.student_id = ?", [*args, student_id]
         rows = self.conn.execute(sql + " ORDER BY s.topic, s.student_id", args).fetchall()
         return [self._graded(r) for r in rows]
+
+    def graded_submission(self, submission_id: int) -> Graded | None:
+        """One submission (current or not) with its latest grading; None while ungraded."""
+        row = self.conn.execute(self._GRADED_SQL + "WHERE s.id = ?", (submission_id,)).fetchone()
+        return self._graded(row) if row else None
 
     def history(self, student_id: str) -> list[dict]:
         """Every submission of a student, oldest first, each with all its gradings."""
