@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-QUESTION_TYPES = ("single", "multiple", "truefalse", "numeric")
+QUESTION_TYPES = ("single", "multiple", "truefalse", "numeric", "ordering", "matching")
+CHOICE_TYPES = ("single", "multiple", "truefalse")  # one or more options marked by letter
 DIFFICULTIES = ("easy", "medium", "hard")
 PARAM_KINDS = ("choice", "int", "float", "logfloat", "ints", "floats", "logfloats")
 LETTERS = "ABCDEFGHIJ"
@@ -36,13 +37,16 @@ class ChoiceSpec:
     """One option as written: text template, correctness (bool or expression), feedback template.
 
     value, when given, is an expression for the option's number; lint then compares options
-    numerically (within the question's tolerance) instead of by their text.
+    numerically (within the question's tolerance) instead of by their text. output, on a question
+    with code, is the printed value the option claims: it is correct when it equals what the code
+    printed (compared numerically, never by NumPy's repr).
     """
 
     text: str
     correct: bool | str
     feedback: str = ""
     value: str | None = None
+    output: str | None = None  # code-output questions: the printed value this option claims (an expression)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,17 @@ class Question:
     file: str = ""
     line: int = 0
     field_lines: dict[str, int] = field(default_factory=dict)
+    precision: tuple[str, int] | None = None  # numeric: ("sig", 3) or ("decimals", 2), stated in the stem
+    thresholds: tuple[tuple[str, str, float], ...] = ()  # (label, "<" or ">", value) the question is about
+    source: str = ""  # authoring provenance: seed file and section, or the reference solution
+    code: str = ""  # code-output questions: a NumPy snippet template, run at build time (quizzes/codeoutput.py)
+    prompts: tuple[str, ...] = ()  # matching: the left-hand prompts; prompt i's answer is choices[matches[i]]
+    matches: tuple[int, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """The item type as counted in reports: the type, or 'code-output' for a question with code."""
+        return "code-output" if self.code else self.type
 
     @property
     def parameterized(self) -> bool:
@@ -137,6 +152,9 @@ class Variant:
     misconceptions: tuple[tuple[float, str], ...] = ()
     params: tuple[tuple[str, Any], ...] = ()
     shuffle: bool = True
+    prompts: tuple[str, ...] = ()  # matching: prompt i's answer is choices[matches[i]]
+    matches: tuple[int, ...] = ()
+    code: str = ""  # code-output: the snippet as run (also shown in the stem)
 
     @property
     def abs_tol(self) -> float | None:
@@ -154,7 +172,9 @@ class Variant:
 class Item:
     """A variant at one position of one student's quiz, with its options in presented order.
 
-    order[k] is the canonical index of the option shown with letter LETTERS[k].
+    order[k] is the canonical index of the option shown with letter LETTERS[k]. For ordering
+    questions the canonical order is the right order; for matching ones the options are the
+    answers the numbered prompts are matched to.
     """
 
     position: int
@@ -167,7 +187,13 @@ class Item:
         return [self.variant.choices[i] for i in self.order]
 
     def correct_letters(self) -> str:
-        """The correct letters as the student sees them, e.g. 'B' or 'A,C'."""
+        """The correct letters as the student sees them: 'B' or 'A,C'; ordering 'C,A,B' (the items in
+        their right order); matching '1B,2A,3C' (each prompt's answer)."""
+        shown_at = {i: k for k, i in enumerate(self.order)}
+        if self.variant.type == "ordering":
+            return ",".join(LETTERS[shown_at[i]] for i in range(len(self.variant.choices)))
+        if self.variant.type == "matching":
+            return ",".join(f"{n}{LETTERS[shown_at[i]]}" for n, i in enumerate(self.variant.matches, start=1))
         return ",".join(LETTERS[k] for k, i in enumerate(self.order) if self.variant.choices[i].correct)
 
 
