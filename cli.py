@@ -372,5 +372,32 @@ def _register_interop_commands() -> None:
 
 _register_interop_commands()
 
+
+def _register_mutants_commands() -> None:
+    from autograder.mutants.cli import register
+
+    register(main)
+
+
+_register_mutants_commands()
+
+
+def _register_similarity_commands() -> None:
+    from autograder.similarity.cli import register
+
+    register(main)
+
+
+_register_similarity_commands()
+
+
+def _register_service_commands() -> None:
+    from autograder.service.cli import register
+
+    register(main)
+
+
+_register_service_commands()
+
 if __name__ == "__main__":
     main()
