@@ -77,6 +77,7 @@ class Course:
     assignments: dict[str, Assignment]
     quizzes: dict[str, Quiz]
     extensions: dict[tuple[str, str], float]  # (student_id, topic) -> days
+    similarity: dict = field(default_factory=dict)  # [similarity], checked by _similarity
 
     @property
     def db_path(self) -> Path:
@@ -105,7 +106,7 @@ class Course:
 
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = {"course", "late", "assignments", "quizzes", "extensions", "service"}  # [service]: autograder.service
+_SECTIONS = {"course", "late", "assignments", "quizzes", "extensions", "service", "similarity"}  # [service]: autograder.service; [similarity]: autograder.similarity
 _COURSE_KEYS = {"name", "timezone", "roster", "submissions"}
 _LATE_KEYS = {"percent_per_day", "grace_minutes", "max_days"}
 _ASSIGNMENT_KEYS = {"title", "due", "weight", "points", "late"}
@@ -203,7 +204,36 @@ def load_course(course_dir: str | Path | None = None) -> Course:
         roster_path=root / _text(info, "roster", f"{where} [course]", default="roster.csv"),
         submissions_dir=root / _text(info, "submissions", f"{where} [course]", default="submissions"),
         late=late, assignments=assignments, quizzes=quizzes, extensions=extensions,
+        similarity=_similarity(_table(data, "similarity", where), f"{where} [similarity]", root),
     )
+
+
+_SIMILARITY_KEYS = {"threshold", "min_matched", "kgram", "references", "solution"}
+
+
+def _similarity(table: dict, where: str, root: Path) -> dict:
+    """[similarity]: when `deepgrade similarity` flags a pair, and the folders it compares against."""
+    _only(table, _SIMILARITY_KEYS, where, "setting")
+    out: dict[str, Any] = {}
+    if "threshold" in table:
+        value = table["threshold"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise CourseError(f"{where}: threshold = {value!r}: expected a fraction in (0, 1], e.g. 0.65")
+        out["threshold"] = float(value)
+    for key, least in (("min_matched", 0), ("kgram", 1)):
+        if key in table:
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise CourseError(f"{where}: {key} = {value!r}: expected a whole number >= {least}")
+            out[key] = value
+    refs = table.get("references", [])
+    if not isinstance(refs, list) or not all(isinstance(r, str) and r.strip() for r in refs):
+        raise CourseError(f"{where}: references must be a list of folders, e.g. [\"references/last-term\"]")
+    out["references"] = [root / r for r in refs]
+    if not isinstance(table.get("solution", False), bool):
+        raise CourseError(f"{where}: solution must be true or false")
+    out["solution"] = table.get("solution", False)
+    return out
 
 
 def _only(table: dict, allowed: set[str], where: str, what: str) -> None:
