@@ -189,7 +189,15 @@ def report_context(course: Course, book: Gradebook, *, out: Path, now: datetime 
         "n_students": len(roster_ids) or len(rows), "n_graded": len(all_graded),
         "mean_total": statistics.mean(totals) if totals else 0.0,
         "n_late": sum(x["late"] + x["zero"] for x in lates),
+        # Similar submissions, for review (autograder.similarity: compares the current submissions).
+        "similarity": _similarity_section(course, out),
     }
+
+
+def _similarity_section(course: Course, out: Path) -> dict:
+    from autograder.similarity.course import report_section
+
+    return report_section(course, out)
 
 
 def write_report(course: Course, book: Gradebook, out: Path | None = None, *, now: datetime | None = None) -> Path:
