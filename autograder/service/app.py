@@ -149,10 +149,9 @@ async def form_with_csrf(request: Request) -> Any:
     return form
 
 
-def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    actor = request.scope.get("deepgrade.actor")
-    html = render(template, course=svc(request).course, actor=actor, csrf=csrf_token(request), **context)
-    return HTMLResponse(html, status_code=status)
+def page(request: Request, template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+    context.update(course=svc(request).course, actor=request.scope.get("deepgrade.actor"), csrf=csrf_token(request))
+    return HTMLResponse(render(template, **context), status_code=http_status)
 
 
 # ---------------------------------------------------------------------------- public pages
