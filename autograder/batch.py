@@ -2,16 +2,20 @@
 
 Layout written to ``out_dir`` for one topic::
 
-    <out_dir>/<student_id>/results.json   Gradescope schema
-    <out_dir>/grades.csv                  student_id, score, max_score, one column per check
-    <out_dir>/summary.json                the same, for machines
+    <out_dir>/<student folder>/results.json   Gradescope schema
+    <out_dir>/grades.csv                      student_id, score, max_score, one column per check
+    <out_dir>/summary.json                    the same, for machines
 
-With several topics each gets its own sub-folder ``<out_dir>/<topic>/``.
+With several topics each gets its own sub-folder ``<out_dir>/<topic>/``. A student's
+folder is named ``autograder.names.output_name(student_id)``: the id itself when it is a
+plain file name, otherwise an encoded name (``_<readable>-<hash>``) that never collides with
+another student's or with grades.csv / summary.json; summary.json maps ids to folders.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,7 @@ from autograder.grading import (
     grade_jobs,
     jobs_for_folder,
 )
+from autograder.names import output_name, printable
 from autograder.results import SubmissionResult, atomic_write, write_grades_csv, write_results_json
 
 
@@ -49,7 +54,8 @@ class BatchReport:
             "out_dir": str(self.out_dir),
             "students": sorted({r.student_id for r in self.results}),
             "results": [
-                {"student_id": r.student_id, "topic": r.topic, "score": r.score, "max_score": r.max_score,
+                {"student_id": r.student_id, "folder": output_name(r.student_id), "topic": r.topic,
+                 "score": r.score, "max_score": r.max_score,
                  "failed_checks": [c.check_id for c in r.checks if not c.passed]}
                 for r in sorted(self.results, key=lambda r: (r.topic, r.student_id))
             ],
@@ -80,12 +86,24 @@ def grade_folder(topic_spec: str, submissions_dir: Path, out_dir: Path, *, worke
     if not jobs:
         raise BatchError(f"no student folders in {submissions_dir} (expected <student_id>/<topic>.py)")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out_dir)
     results = grade_jobs(jobs, workers=workers, call_timeout=call_timeout, check_timeout=check_timeout,
                          hide=[submissions_dir, out_dir], on_result=on_result)
     report = BatchReport(topics, results, out_dir)
     write_outputs(report)
     return report
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` and make sure files can be written in it, before anything is graded."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BatchError(f"--out {out_dir} is a file, not a folder; choose a folder for the results")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise BatchError(f"cannot write results into {out_dir}: {exc.strerror or exc}") from None
 
 
 def write_outputs(report: BatchReport) -> None:
@@ -94,7 +112,7 @@ def write_outputs(report: BatchReport) -> None:
         folder = report.out_dir if len(report.topics) == 1 else report.out_dir / topic
         results = report.by_topic(topic)
         for r in results:
-            write_results_json(r, folder / r.student_id / "results.json")
+            write_results_json(r, folder / output_name(r.student_id) / "results.json")
         write_grades_csv(results, folder / "grades.csv")
     atomic_write(report.out_dir / "summary.json", json.dumps(report.summary(), indent=2) + "\n")
 
@@ -103,7 +121,8 @@ def class_table(report: BatchReport) -> str:
     """A plain-text table: one row per student, one column per topic, then the total."""
     students = sorted({r.student_id for r in report.results})
     cells = {(r.student_id, r.topic): r for r in report.results}
-    width = max([len("student"), *map(len, students)])
+    shown = {s: printable(s) for s in students}  # an id may hold terminal escape sequences
+    width = max([len("student"), *map(len, shown.values())])
     cols = [max(len(t), 7) for t in report.topics]
     head = "student".ljust(width) + "  " + "  ".join(t.rjust(w) for t, w in zip(report.topics, cols)) + "    total"
     lines = [head, "-" * len(head)]
@@ -115,5 +134,5 @@ def class_table(report: BatchReport) -> str:
             if r:
                 total, total_max = total + r.score, total_max + r.max_score
         pct = f"{100 * total / total_max:5.1f}%" if total_max else "   -  "
-        lines.append(s.ljust(width) + "  " + "  ".join(row) + f"   {pct}")
+        lines.append(shown[s].ljust(width) + "  " + "  ".join(row) + f"   {pct}")
     return "\n".join(lines)

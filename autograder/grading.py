@@ -61,44 +61,54 @@ class Job:
     note: str = ""
 
 
-def read_student_files(folder: Path, topic: str | None = None) -> tuple[dict[str, bytes], str]:
-    """The .py files of one student's folder (siblings may import each other), and notes.
+def read_student_files(folder: Path, topic: str | None = None, *, root: Path | None = None
+                       ) -> tuple[dict[str, bytes], str]:
+    """The modules of one student's folder (siblings may import each other), and notes.
 
-    A notebook ``<name>.ipynb`` stands in for ``<name>.py`` (its code cells, see
-    ``autograder.notebooks``); when both exist the .py wins. Notes about notebooks other
-    than ``topic``'s are left out of that topic's result.
+    Read by ``autograder.intake``: only regular files directly in the folder, never through
+    a link; anything else is named in the notes and left out (a topic file that could not be
+    read becomes a module whose import says why). A notebook ``<name>.ipynb`` stands in for
+    ``<name>.py`` (converted out of process, see ``autograder.notebooks``); when both exist
+    the .py wins. Notes about notebooks other than ``topic``'s are left out of that topic's
+    result. ``root``: the folder must lie inside it (the folder itself may be a link).
     """
-    files: dict[str, bytes] = {}
-    notes = []
-    for path in sorted(folder.glob("*.py")):
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            notes.append(f"{path.name} skipped: larger than {MAX_FILE_BYTES // 1000} kB")
-            continue
-        files[path.name] = path.read_bytes()
-    for path in sorted(folder.glob("*.ipynb")):
-        mine = topic is None or path.stem == topic
-        module = f"{path.stem}.py"
-        if module in files or (folder / module).exists():
-            if mine:
-                notes.append(f"both {module} and {path.name} were submitted: {module} was graded")
-            continue
-        from autograder.notebooks import notebook_module  # only folders with notebooks pay for nbformat
+    from autograder.intake import IntakeError, read_folder, student_modules
 
-        files[module], note = notebook_module(path, MAX_FILE_BYTES)
-        if mine:
-            notes.append(note)
+    try:
+        intake = read_folder(folder, root=root, max_bytes=MAX_FILE_BYTES)
+    except IntakeError as exc:
+        files = {f"{topic}.py": failing_module(str(exc))} if topic else {}
+        return files, str(exc)
+    files, notes = student_modules(intake, topic)
     return files, "; ".join(notes)
 
 
+def failing_module(reason: str) -> bytes:
+    """Module source whose import fails with ``reason`` (see ``autograder.intake``)."""
+    from autograder.intake import failing_module as make
+
+    return make(reason)
+
+
 def jobs_for_folder(submissions_dir: Path, topics: Iterable[str]) -> list[Job]:
-    """One job per (student folder, topic); a missing topic file still yields a (zero) job."""
-    jobs = []
-    students = sorted(p for p in submissions_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for folder in students:
+    """One job per (student folder, topic); a missing topic file still yields a (zero) job.
+
+    Student ids are the folder names (as valid UTF-8 text, see ``autograder.names``); a
+    folder that is a link must resolve inside ``submissions_dir``.
+    """
+    from autograder.names import student_id_from_folder
+
+    jobs, seen = [], set()
+    with os.scandir(submissions_dir) as entries:
+        folders = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+    for name in folders:
+        student_id = student_id_from_folder(name)
+        while student_id in seen:  # only a non-UTF-8 name can collide with a real one; keep both
+            student_id += "~"
+        seen.add(student_id)
         for topic in topics:
-            files, note = read_student_files(folder, topic)
-            jobs.append(Job(folder.name, topic, files, note))
+            files, note = read_student_files(Path(submissions_dir) / name, topic, root=submissions_dir)
+            jobs.append(Job(student_id, topic, files, note))
     return jobs
 
 
@@ -293,12 +303,27 @@ def run_session(jobs: list[Job], on_result: Callable[[SubmissionResult], None], 
 def grade_file(topic: str, path: str | Path, *, student_id: str | None = None,
                call_timeout: float = DEFAULT_CALL_TIMEOUT, check_timeout: float = DEFAULT_CHECK_TIMEOUT
                ) -> SubmissionResult:
-    """Grade one file as the submission for ``topic`` (its folder's other .py files come along)."""
+    """Grade one file as the submission for ``topic`` (its folder's other .py files come along).
+
+    The file and its siblings are read by the safe reader: a link or a FIFO is named in the
+    result and scores 0, it is never followed. A ``.ipynb`` file is graded as its code cells.
+    """
+    from autograder.intake import read_folder, student_modules
+
     path = Path(path)
-    files, note = read_student_files(path.parent)
-    files[f"{topic}.py"] = path.read_bytes()
+    intake = read_folder(path.parent, max_bytes=MAX_FILE_BYTES)
+    files, notes = student_modules(intake, path.stem)
+    name = path.name
+    if name in intake.problems:
+        files[f"{topic}.py"] = failing_module(f"{name} was not graded: {intake.problems[name]}")
+    elif path.suffix == ".ipynb":
+        files[f"{topic}.py"] = files.pop(f"{path.stem}.py")
+    elif name in intake.files:
+        files[f"{topic}.py"] = intake.files[name]
+    else:
+        files[f"{topic}.py"] = failing_module(f"{name} was not graded: it is not a .py or .ipynb file")
     results: list[SubmissionResult] = []
-    job = Job(student_id or path.parent.name, topic, files, note)
+    job = Job(student_id or path.parent.name, topic, files, "; ".join(notes))
     run_session([job], results.append, call_timeout=call_timeout, check_timeout=check_timeout,
                 hide=[path.parent])
     return results[0]

@@ -5,7 +5,9 @@ joined in order into one source file; IPython-only lines (``%magic``, ``%%cell m
 ``!shell``, ``obj?``) are dropped with a note; cells marked as public tests are left out
 (they are the instructor's, and deepgrade runs its own checks). Nothing runs here: the
 module is imported in the sandbox like any ``.py`` submission, top-level demo code and
-plots included (the worker's matplotlib backend is the non-interactive Agg).
+plots included (the worker's matplotlib backend is the non-interactive Agg). The
+conversion itself runs in a limited child process (``autograder.intake``), never in the
+grading process, since neither ``compile`` nor a regular expression can be interrupted.
 
 Out: a topic's stub becomes a student notebook: instructions in markdown, one code cell
 per function or class with its docstring, the public tests in cells after them.
@@ -27,7 +29,7 @@ import nbformat
 from autograder.build import ASSIGNMENTS, BEGIN, END, SOLUTIONS, STUB_HEADER, api_items, make_stub
 from autograder.render import render
 
-NOTEBOOK_MAX_BYTES = 20_000_000  # outputs (plots) make notebooks big; only the code is kept
+NOTEBOOK_MAX_BYTES = 20_000_000  # outputs (plots) make notebooks big; only the code is kept (intake enforces it)
 TESTS_ROLE = "public-tests"  # cell metadata deepgrade.role of a public-test cell
 # Cell magics whose body is plain Python: the body is kept, the magic line dropped.
 PYTHON_BODY_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
@@ -74,13 +76,15 @@ def is_test_cell(cell: nbformat.NotebookNode) -> bool:
     return isinstance(nbg, dict) and bool(nbg.get("grade")) and not nbg.get("solution")
 
 
-_HELP_LINE = re.compile(r"^\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")  # obj? / obj?? / ?obj
-_CAPTURED = re.compile(r"^\s*[\w, ]+=\s*[!%]")  # files = !ls, t = %timeit ...
+# Matched against a stripped line, so no two neighbouring quantifiers can match the same
+# characters: each test is linear in the line's length (a million spaces cost a million steps).
+_HELP_LINE = re.compile(r"\?{1,2}[\w.]+|[\w.]+\?{1,2}")  # obj? / obj?? / ?obj
+_CAPTURED = re.compile(r"\w[\w, ]*=[ \t]*[!%]")  # files = !ls, t = %timeit ...
 
 
 def _ipython_line(line: str) -> bool:
-    stripped = line.lstrip()
-    return stripped.startswith(("%", "!")) or bool(_HELP_LINE.match(line) or _CAPTURED.match(line))
+    stripped = line.strip()
+    return stripped.startswith(("%", "!")) or bool(_HELP_LINE.fullmatch(stripped) or _CAPTURED.match(stripped))
 
 
 def _inside_statement(text: str) -> bool:
@@ -165,7 +169,7 @@ def notebook_source(nb: nbformat.NotebookNode, name: str = "notebook.ipynb") -> 
     return result
 
 
-_FUTURE = re.compile(r"^from __future__ import [\w, ()]+\s*$")
+_FUTURE = re.compile(r"from __future__ import [\w, ()]+")  # fullmatch on a stripped line: linear
 
 
 def _hoist_future_imports(source: str) -> str:
@@ -177,9 +181,12 @@ def _hoist_future_imports(source: str) -> str:
     except SyntaxError as exc:
         if "__future__" not in str(exc.msg):
             return source
+    except (RecursionError, MemoryError, ValueError):
+        return source  # too deep or too big to compile: importing it in the sandbox says so
     lines = source.splitlines(keepends=True)
-    future = [line for line in lines if _FUTURE.match(line)]
-    rest = ["pass  # (moved to the top)\n" if _FUTURE.match(line) else line for line in lines]
+    moved = [not line[:1].isspace() and bool(_FUTURE.fullmatch(line.strip())) for line in lines]
+    future = [line for line, m in zip(lines, moved) if m]
+    rest = ["pass  # (moved to the top)\n" if m else line for line, m in zip(lines, moved)]
     return rest[0] + "".join(future) + "".join(rest[1:])
 
 
@@ -187,8 +194,8 @@ def _with_display_shim(source: str) -> str:
     """IPython's `display` is a builtin in Jupyter; outside it, demo code calling it must not fail."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
-        return source  # the import reports the syntax error to the student
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return source  # the import in the sandbox reports the error to the student
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     if "display" not in used:
         return source
@@ -216,30 +223,6 @@ def _is_docstring(body: list[ast.stmt], i: int) -> bool:
     node = body[i]
     return i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
         and isinstance(node.value.value, str)
-
-
-def notebook_module(path: Path, max_source_bytes: int = 1_000_000) -> tuple[bytes, str]:
-    """Module source for a submitted notebook file, and a note for the student.
-
-    Never raises: an unreadable notebook becomes a module whose import fails with the
-    reason, so the student scores 0 with a clear message and the batch goes on.
-    """
-    name = path.name
-    try:
-        if path.stat().st_size > NOTEBOOK_MAX_BYTES:
-            raise NotebookError(f"{name} is larger than {NOTEBOOK_MAX_BYTES // 1_000_000} MB")
-        source, note = submission_module(path.read_bytes(), name)
-    except (NotebookError, OSError) as exc:
-        return _failing_module(f"{exc}"), f"{name} could not be graded: {exc}"
-    if len(source.encode()) > max_source_bytes:
-        message = f"the code cells of {name} are larger than {max_source_bytes // 1000} kB"
-        return _failing_module(message), message
-    return source.encode(), note
-
-
-def _failing_module(reason: str) -> bytes:
-    message = f"{reason}. Save it again from Jupyter (File > Save), or submit a .py file instead."
-    return f"raise ImportError({message!r})\n".encode()
 
 
 def submission_module(data: bytes, name: str) -> tuple[str, str]:

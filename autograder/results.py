@@ -114,7 +114,8 @@ def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", newline="") as fh:
+        # UTF-8 whatever the locale; a stray surrogate becomes \udcff text instead of a crash.
+        with os.fdopen(fd, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -145,14 +146,38 @@ def grades_table(results: Iterable[SubmissionResult]) -> tuple[list[str], list[l
 
 def write_grades_csv(results: Iterable[SubmissionResult], path: Path) -> None:
     """grades.csv for one topic."""
+    header, rows = grades_table(results)
+    atomic_write(path, csv_text(header, rows))
+
+
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that no spreadsheet runs: text starting with = + - @ tab or CR gets a leading '.
+
+    Numbers are never touched (a negative score stays a number, written as text or not);
+    only text cells are.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        try:
+            float(value)
+            return value  # "-2.5" is a number, not a formula
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def csv_text(header: list, rows: Iterable[list], lineterminator: str = "\r\n") -> str:
+    """CSV with every text cell neutralized (``csv_cell``): the one way deepgrade writes CSV."""
     import io
 
-    header, rows = grades_table(results)
     buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    writer.writerows(rows)
-    atomic_write(path, buf.getvalue())
+    writer = csv.writer(buf, lineterminator=lineterminator)
+    writer.writerow([csv_cell(v) for v in header])
+    writer.writerows([csv_cell(v) for v in row] for row in rows)
+    return buf.getvalue()
 
 
 def _num(x: float) -> float | int:

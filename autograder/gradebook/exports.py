@@ -18,8 +18,6 @@ for yet (their points possible are not known).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,7 +25,7 @@ from pathlib import Path
 
 from autograder.gradebook.course import Course
 from autograder.gradebook.store import Gradebook, Graded, Student
-from autograder.results import atomic_write
+from autograder.results import atomic_write, csv_text
 
 FORMATS = ("csv", "canvas", "moodle", "json")
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -121,11 +119,8 @@ def _split_name(student: Student) -> tuple[str, str]:
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
+    """Text cells starting with = + - @ tab or CR are neutralized (``results.csv_cell``); numbers never."""
+    return csv_text(header, rows, lineterminator="\n")
 
 
 def to_csv(columns: list[Column], rows: list[Row]) -> str:

@@ -162,30 +162,46 @@ def lockdown(root: Path) -> list[Path]:
 def find_submission(folder: Path, topic: str) -> tuple[Path | None, str]:
     """The student's ``<topic>.py`` or ``<topic>.ipynb``, wherever in ``folder`` they put it.
 
-    Gradescope keeps an uploaded folder's structure. A single .py or .ipynb with another
-    name is taken as the topic's file; the note says so.
+    Gradescope keeps an uploaded folder's structure. The walk never enters a linked folder
+    (``autograder.intake.walk_upload``); a file is found by its name whatever it is, and the
+    safe reader then refuses a link, FIFO or folder with that name. A single .py or .ipynb
+    with another name is taken as the topic's file; the note says so.
     """
+    from autograder.intake import walk_upload
+
+    folders = list(walk_upload(folder))
     for suffix in (".py", ".ipynb"):
-        hits = sorted(folder.rglob(f"{topic}{suffix}"))
-        if hits:
-            return hits[0], ""
-    candidates = sorted(p for p in folder.rglob("*") if p.suffix in (".py", ".ipynb") and p.is_file())
+        for sub in folders:
+            if os.path.lexists(sub / f"{topic}{suffix}"):
+                return sub / f"{topic}{suffix}", ""
+    candidates = []
+    for sub in folders:
+        try:
+            with os.scandir(sub) as entries:
+                candidates += [sub / e.name for e in entries if e.name.endswith((".py", ".ipynb"))
+                               and not e.name.startswith(".") and e.is_file(follow_symlinks=False)]
+        except OSError:
+            continue
     if len(candidates) == 1:
         return candidates[0], f"graded {candidates[0].name} as {topic}{candidates[0].suffix}"
     return None, f"no {topic}.py or {topic}.ipynb in the submission"
 
 
 def grade_submission(root: Path) -> dict:
-    """Grade ``root/submission`` and return Gradescope's results.json content."""
-    from autograder.grading import DEFAULT_CALL_TIMEOUT, Job, read_student_files, run_session
+    """Grade ``root/submission`` and return Gradescope's results.json content.
+
+    The upload is read by the safe reader, like a batch: the folder holding the topic file
+    (inside the upload), regular files only, never through a link.
+    """
+    from autograder.grading import DEFAULT_CALL_TIMEOUT, Job, failing_module, read_student_files, run_session
     from autograder.results import SubmissionResult
 
     config = json.loads((root / "source" / CONFIG_NAME).read_text())
     topic = config["topic"]
     path, where = find_submission(root / "submission", topic)
-    files, note = read_student_files(path.parent, path.stem) if path else ({}, "")
+    files, note = read_student_files(path.parent, path.stem, root=root / "submission") if path else ({}, "")
     if path is not None and path.stem != topic:
-        files[f"{topic}.py"] = files.pop(f"{path.stem}.py")
+        files[f"{topic}.py"] = files.pop(f"{path.stem}.py", None) or failing_module(f"{path.name} was not graded")
     job = Job(student_id(root), topic, files, "; ".join(n for n in (where, note) if n))
     results: list[SubmissionResult] = []
     hide = [root / "source", root / "results", *secret_paths()]
