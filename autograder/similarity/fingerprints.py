@@ -68,7 +68,8 @@ class Fingerprint:
     spans: np.ndarray  # (start, end) in text of each normalized character
     hashes: np.ndarray  # int64 fingerprint per kept position, starter code removed, in position order
     positions: np.ndarray  # where each starts in the normalized text (ascending)
-    coverage: int  # normalized characters the fingerprints cover: the denominator of similarity
+    own: np.ndarray  # own[i] = normalized characters before i that are the student's, not the starter's
+    coverage: int  # the student's own characters the fingerprints cover: the denominator of similarity
 
 
 def starter_hashes(stub: str, k: int) -> np.ndarray:
@@ -76,59 +77,92 @@ def starter_hashes(stub: str, k: int) -> np.ndarray:
     normalized, _ = normalize(stub)
     if len(normalized) < k:
         return np.array([], dtype=np.int64)
-    hashes, _ = cd.get_document_fingerprints(normalized, k, 1)
-    return np.unique(np.fromiter(hashes, dtype=np.int64, count=len(hashes)))
+    return np.unique(cd.hashed_kgrams(normalized, k).astype(np.int64))
 
 
 def fingerprint(text: str, k: int, window: int, starter: np.ndarray) -> Fingerprint:
-    """Winnowed k-gram fingerprints of ``text`` minus the starter code's."""
+    """Winnowed k-gram fingerprints of ``text`` minus the starter code's.
+
+    Characters inside any k-gram of the starter code are the starter's: they are never
+    counted as matched nor highlighted, only the code around them that the student wrote is.
+    """
     normalized, spans = normalize(text)
     empty = np.array([], dtype=np.int64)
     if len(normalized) < k:  # too short to hold one k-gram
-        return Fingerprint(text, normalized, spans, empty, empty, 0)
+        return Fingerprint(text, normalized, spans, empty, empty, np.arange(len(normalized) + 1), 0)
+    given = np.zeros(len(normalized) + 1, dtype=np.int64)
+    starts = np.nonzero(np.isin(cd.hashed_kgrams(normalized, k).astype(np.int64), starter))[0]
+    np.add.at(given, starts, 1)
+    np.add.at(given, starts + k, -1)
+    own = np.concatenate([[0], np.cumsum(np.cumsum(given[:-1]) == 0)]).astype(np.int64)
     _, by_hash = cd.get_document_fingerprints(normalized, k, window, starter)
     if not by_hash:
-        return Fingerprint(text, normalized, spans, empty, empty, 0)
+        return Fingerprint(text, normalized, spans, empty, empty, own, 0)
     pairs = sorted((int(p), int(h)) for h, ps in by_hash.items() for p in ps)
     positions = np.array([p for p, _ in pairs], dtype=np.int64)
     hashes = np.array([h for _, h in pairs], dtype=np.int64)
-    return Fingerprint(text, normalized, spans, hashes, positions, covered(positions, k))
+    ends = _ends(positions, np.zeros(positions.size, dtype=np.int64), k)
+    return Fingerprint(text, normalized, spans, hashes, positions, own, int((own[ends] - own[positions]).sum()))
 
 
-def covered(positions: np.ndarray, k: int) -> int:
-    """Characters covered by k-grams starting at sorted ``positions`` (overlaps counted once)."""
-    if positions.size == 0:
-        return 0
-    return int(np.minimum(np.diff(positions), k).sum()) + k
+def _ends(positions: np.ndarray, owner: np.ndarray, k: int) -> np.ndarray:
+    """Where each k-gram's share of the union ends: at the next k-gram of the same source, at
+    most k on; so the pieces [position, end) tile the union of the k-grams without overlap."""
+    step = np.full(positions.size, k, dtype=np.int64)
+    if positions.size > 1:
+        same = owner[1:] == owner[:-1]
+        step[:-1][same] = np.minimum(np.diff(positions)[same], k)
+    return positions + step
 
 
 def shared_matrix(prints: list[Fingerprint], k: int) -> np.ndarray:
-    """M[i, j] = normalized characters of source j also found in source i (M[i, i] = 0).
+    """M[i, j] = the characters of source j's own code also found in source i (M[i, i] = 0).
 
     One pass per source over every fingerprint of every source, vectorized: no pair is
     compared on its own, so 400 submissions take seconds, not minutes.
     """
     n = len(prints)
-    hashes = np.concatenate([p.hashes for p in prints]) if n else np.array([], dtype=np.int64)
-    positions = np.concatenate([p.positions for p in prints]) if n else np.array([], dtype=np.int64)
-    owner = np.concatenate([np.full(p.hashes.size, j, dtype=np.int64) for j, p in enumerate(prints)]) \
-        if n else np.array([], dtype=np.int64)
     out = np.zeros((n, n), dtype=np.int64)
+    if n == 0:
+        return out
+    hashes = np.concatenate([p.hashes for p in prints])
+    positions = np.concatenate([p.positions for p in prints])
+    owner = np.concatenate([np.full(p.hashes.size, j, dtype=np.int64) for j, p in enumerate(prints)])
+    own = np.concatenate([p.own for p in prints])  # every source's prefix counts, one after another
+    base = np.concatenate([[0], np.cumsum([p.own.size for p in prints])[:-1]]).astype(np.int64)
+    # Every fingerprint sorted once; a source's matches are then ranges found by binary search.
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    hit = np.zeros(hashes.size, dtype=bool)
     for i, p in enumerate(prints):
         if p.hashes.size == 0:
             continue
-        hit = np.isin(hashes, np.unique(p.hashes))
+        mine = np.unique(p.hashes)
+        lo, hi = np.searchsorted(ordered, mine, "left"), np.searchsorted(ordered, mine, "right")
+        lengths = hi - lo
+        if not lengths.sum():
+            continue
+        hit[:] = False
+        hit[order[np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())]] = True
         pos, who = positions[hit], owner[hit]
         if pos.size == 0:
             continue
-        # Each matched k-gram adds the characters up to the next matched one of the same
-        # source, at most k; the last one of each source adds k (the union of the k-grams).
-        step = np.full(pos.size, k, dtype=np.int64)
-        same = who[1:] == who[:-1]
-        step[:-1][same] = np.minimum(np.diff(pos)[same], k)
-        out[i] = np.bincount(who, weights=step, minlength=n).astype(np.int64)
+        ends = _ends(pos, who, k)
+        counts = own[base[who] + ends] - own[base[who] + pos]
+        out[i] = np.bincount(who, weights=counts, minlength=n).astype(np.int64)
         out[i, i] = 0
     return out
+
+
+def _own_runs(slices: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """The [start, end) slices cut down to the student's own characters (starter text left out)."""
+    mine = np.diff(own).astype(bool)  # mine[i]: character i is the student's
+    keep = np.zeros(mine.size, dtype=bool)
+    for s, e in zip(*slices):
+        keep[s:e] = True
+    keep &= mine
+    edges = np.diff(np.concatenate([[0], keep.astype(np.int8), [0]]))
+    return np.vstack([np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]]).astype(np.int64)
 
 
 def _raw(slices: np.ndarray, spans: np.ndarray) -> np.ndarray:
@@ -146,8 +180,8 @@ def regions(a: Fingerprint, b: Fingerprint, k: int) -> tuple[list[tuple[int, int
     """
     shared = np.intersect1d(a.hashes, b.hashes)
     in_a, in_b = np.isin(a.hashes, shared), np.isin(b.hashes, shared)
-    slices_a = cd.get_copied_slices(a.positions[in_a], k).astype(np.int64)
-    slices_b = cd.get_copied_slices(b.positions[in_b], k).astype(np.int64)
+    slices_a = _own_runs(cd.get_copied_slices(a.positions[in_a], k).astype(np.int64), a.own)
+    slices_b = _own_runs(cd.get_copied_slices(b.positions[in_b], k).astype(np.int64), b.own)
     n_a = slices_a.shape[1]
     parent = list(range(n_a + slices_b.shape[1]))
 
@@ -157,15 +191,24 @@ def regions(a: Fingerprint, b: Fingerprint, k: int) -> tuple[list[tuple[int, int
             i = parent[i]
         return i
 
-    if n_a:
-        block_a = np.searchsorted(slices_a[0], a.positions[in_a], side="right") - 1
-        block_b = n_a + np.searchsorted(slices_b[0], b.positions[in_b], side="right") - 1
+    def run_of(slices: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """The own run each k-gram reaches into (-1: it holds starter text only)."""
+        idx = np.searchsorted(slices[1], starts, side="right")
+        ok = idx < slices.shape[1]
+        ok[ok] &= slices[0][idx[ok]] < starts[ok] + k
+        return np.where(ok, idx, -1)
+
+    if n_a and slices_b.shape[1]:
+        block_a = run_of(slices_a, a.positions[in_a])
+        block_b = run_of(slices_b, b.positions[in_b])
         first_b: dict[int, int] = {}
         for h, j in zip(b.hashes[in_b].tolist(), block_b.tolist()):
-            first_b.setdefault(h, j)
-            parent[find(j)] = find(first_b[h])
+            if j >= 0:
+                first_b.setdefault(h, n_a + j)
+                parent[find(n_a + j)] = find(first_b[h])
         for h, i in zip(a.hashes[in_a].tolist(), block_a.tolist()):
-            parent[find(i)] = find(first_b[h])
+            if i >= 0 and h in first_b:
+                parent[find(i)] = find(first_b[h])
     roots: dict[int, int] = {}
     block = [roots.setdefault(find(i), len(roots)) for i in range(len(parent))]
     raw_a, raw_b = _raw(slices_a, a.spans), _raw(slices_b, b.spans)
