@@ -277,7 +277,9 @@ def run_session(jobs: list[Job], on_result: Callable[[SubmissionResult], None], 
     missing = [t for t in topics if not (GRADERS_DIR / f"test_{t}.py").exists()]
     if missing:
         raise ValueError(f"no graders for topic(s) {', '.join(missing)}; available: {', '.join(available_topics())}")
-    plugin = GradingPlugin(jobs, sandbox or shared_sandbox(), on_result, call_timeout=call_timeout,
+    sandbox = sandbox or shared_sandbox()
+    sandbox.check_hidden(hide)  # sandbox tier 2 hides by mode: refuse before any student byte if one is open
+    plugin = GradingPlugin(jobs, sandbox, on_result, call_timeout=call_timeout,
                            check_timeout=check_timeout, hide=[str(Path(h).resolve()) for h in hide])
     args = [str(GRADERS_DIR / f"test_{t}.py") for t in topics]
     args += ["-c", str(GRADING_INI), "--rootdir", str(GRADERS_DIR.parents[1]), "-p", "no:terminal",

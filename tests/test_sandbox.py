@@ -215,13 +215,21 @@ def test_printing_and_warnings_never_cost_points(tmp_path):
     assert "debug output at import" in result.output
 
 
-def test_limits_only_fallback_still_grades_and_says_so(monkeypatch):
+def test_without_namespaces_grading_refuses_unless_opted_in_and_then_says_so(monkeypatch):
     from autograder.sandbox import Sandbox
+    from autograder.sandbox.tiers import UNCONFINED, SandboxRefused
 
     monkeypatch.setenv("DEEPGRADE_NO_NAMESPACES", "1")
-    sandbox = Sandbox()
+    monkeypatch.delenv("DEEPGRADE_UNSAFE_NO_SANDBOX", raising=False)
+    with pytest.raises(SandboxRefused) as refused:
+        Sandbox()
+    if os.geteuid() == 0:  # tier 2, but this checkout's references are readable by other users
+        assert "chmod -R o-rwx " in str(refused.value) and f" {ROOT / 'solutions'}" in str(refused.value)
+    else:  # tier 3: nothing confines student code
+        assert "--unsafe-no-sandbox" in str(refused.value)
+    sandbox = Sandbox(allow_unconfined=True)
     try:
-        assert not sandbox.isolated and "resource limits and a scrubbed import path only" in sandbox.isolation
+        assert sandbox.tier == UNCONFINED and "UNCONFINED" in sandbox.isolation and not sandbox.isolated
         sub = Submission(sandbox, "activations", {"activations.py": (ROOT / "solutions" / "activations.py").read_bytes()})
         assert sub.relu_derivative(np.array([-1.0, 2.0])).fetch().tolist() == [0.0, 1.0]
         probe = Submission(sandbox, "activations", {"activations.py": b"def probe():\n    import solutions\n"})

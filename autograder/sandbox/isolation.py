@@ -1,10 +1,13 @@
-"""Confining one worker: namespaces, hidden paths, resource limits, dropped privileges.
+"""Confining one worker: namespaces, a root of its own, dropped privileges, resource limits.
 
-Linux only for the strong parts. ``unshare`` gives the worker its own mount, network and
-PID namespaces: course files are covered by empty read-only tmpfs mounts, the network is
-a loopback that is down, and the worker is PID 1 of its namespace, so killing it kills
-everything it started (a ``setsid`` cannot escape). Where the OS refuses namespaces the
-worker still gets resource limits, a scrubbed import path and its own session.
+Linux only for the strong parts (see ``tiers`` for which tier a machine gets). ``unshare``
+gives the worker its own user, mount, network and PID namespaces; ``pivot_root`` moves it
+into a fresh root holding only system folders and Python, with the old root detached, so
+there is no "outside" a second chroot could climb to. The network is a loopback that is
+down, and the worker is PID 1 of its namespace, so killing it kills everything it started.
+In every tier the worker then gives up every capability (bounding and ambient sets too,
+with securebits locked so uid 0 means nothing), sets no_new_privs and loads the seccomp
+filter before the student's first byte runs.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc")
 DEVICES = ("null", "zero", "random", "urandom")
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 28, 47, 4
+# NOROOT (+locked), KEEP_CAPS locked off, NO_CAP_AMBIENT_RAISE (+locked): the student cannot
+# turn them back. NO_SETUID_FIXUP stays off where a setuid follows: the fixup clears the caps.
+SECUREBITS = (1 << 0) | (1 << 1) | (1 << 5) | (1 << 6) | (1 << 7)
+MNT_DETACH = 2
+# pivot_root has no libc wrapper: its system-call number per architecture.
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217, "i686": 217,
+                  "armv7l": 218}
 
 SCRATCH = "/tmp/submission"
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
@@ -75,9 +86,11 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
     _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
-def prctl(option: int, arg: int) -> None:
-    if _libc is not None:
-        _libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0)
+def prctl(option: int, arg: int, arg3: int = 0) -> int:
+    """prctl(2); returns its result (-1 on failure, errno set)."""
+    if _libc is None:
+        return -1
+    return _libc.prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(arg3), 0, 0)
 
 
 def enter_namespaces() -> None:
@@ -95,13 +108,14 @@ def enter_namespaces() -> None:
     mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
-def build_root(keep: list[str], limits: Limits) -> None:
-    """Change root to a fresh tmpfs holding only the system folders and the Python installation.
+def build_root(keep: list[str], limits: Limits) -> str:
+    """Build the worker's future root: a fresh tmpfs holding only the system folders and Python.
 
     An allow-list, not a block-list: course folders, home folders, other checkouts and
     anything else on the machine simply do not exist for the worker. Kept folders are
     bind-mounted read-only at their usual paths, so imports resolve as before. They are
     opened before /tmp is covered, so a Python installation under /tmp stays reachable.
+    Returns the root's path; the worker moves into it with ``enter_root``.
     """
     candidates = []
     for path in [*SYSTEM_DIRS, *sorted(set(keep), key=len)]:
@@ -133,15 +147,36 @@ def build_root(keep: list[str], limits: Limits) -> None:
         if os.path.exists(f"/dev/{name}"):
             open(f"{root}/dev/{name}", "w").close()
             mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
-    os.chroot(root)
+    return root
+
+
+def enter_root(root: str) -> None:
+    """Worker, as PID 1 of its namespace: its own /proc, then pivot_root into ``root``.
+
+    /proc is mounted before the old root goes (the kernel lets a user namespace mount proc
+    only while another proc is visible). The old root is then detached, so no path, no
+    second chroot and no ``..`` leads back to the machine's files. The root itself is made
+    read-only; its /tmp (the scratch space) is a separate mount and stays writable.
+    """
+    try:
+        mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except IsolationError:
+        pass  # no /proc at all in the worker: it loses nothing it needs
+    os.chdir(root)
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        raise IsolationError(errno.ENOSYS, f"pivot_root: unknown architecture {os.uname().machine}")
+    _check(_libc.syscall(number, b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", MNT_DETACH), "detaching the old root")
     os.chdir("/")
+    mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def hide_paths(paths: list[str]) -> list[str]:
-    """Cover each path with an empty read-only mount; returns the paths hidden."""
+def hide_paths(paths: list[str], root: str = "") -> list[str]:
+    """Cover each path (under ``root``) with an empty read-only mount; returns the paths hidden."""
     hidden = []
     # Shortest first: once a parent is covered its children are gone and are skipped.
-    for p in sorted(set(paths), key=len):
+    for p in sorted({root + p for p in paths}, key=len):
         if not os.path.lexists(p):
             continue
         try:
@@ -161,10 +196,14 @@ def private_tmp(limits: Limits) -> None:
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.scratch_mb}m,mode=1777")
 
 
-def make_scratch(files: dict[str, bytes], uid: int | None, isolated: bool) -> str:
-    """Write the student's files into a scratch folder the worker owns."""
-    if isolated:
-        scratch = SCRATCH
+def make_scratch(files: dict[str, bytes], uid: int | None, root: str | None) -> str:
+    """Write the student's files into a private 0700 scratch folder the worker owns.
+
+    ``root``: the worker's future root (its /tmp is the scratch space), or None outside
+    namespaces, where a fresh folder under the system's temporary folder is made.
+    """
+    if root is not None:
+        scratch = root + SCRATCH
         os.makedirs(scratch, exist_ok=True)
     else:
         import tempfile
@@ -184,14 +223,13 @@ def make_scratch(files: dict[str, bytes], uid: int | None, isolated: bool) -> st
 
 
 def confine_self(limits: Limits, base_vm_bytes: int, uid: int | None, isolated: bool, scratch: str) -> None:
-    """Step 2 (the worker itself): /proc, limits, descriptors, identity."""
-    if isolated:
-        try:
-            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        except IsolationError:
-            pass  # /proc of the parent namespace stays; PID isolation still holds
-    else:
-        os.setsid()
+    """Step 2 (the worker itself): limits, identity, capabilities, no_new_privs.
+
+    ``uid``: the worker's own unprivileged uid (as root); None keeps this user's (inside a
+    user namespace that is uid 0 there, which ``drop_capabilities`` makes powerless).
+    """
+    if not isolated:
+        os.setsid()  # its own session and process group, killed as a whole
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (base_vm_bytes + limits.memory_mb * mb,) * 2)
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
@@ -201,15 +239,71 @@ def confine_self(limits: Limits, base_vm_bytes: int, uid: int | None, isolated: 
     # Writing past RLIMIT_FSIZE should fail the write, not kill the worker.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     os.chdir(scratch)
-    if uid is not None and os.geteuid() == 0:
+    switch = uid is not None and os.geteuid() == 0
+    drop_capabilities(before_setuid=switch)
+    if switch:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)  # leaving uid 0 clears the permitted and effective sets
         # RLIMIT_NPROC counts per user and does not bind root, hence the unique uid first.
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _set_capabilities(0)
+    if capabilities() != (0, 0):
+        raise IsolationError(errno.EPERM, f"capabilities survived: {capabilities()}")
+    if prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
+        raise IsolationError(ctypes.get_errno(), "no_new_privs refused")
     # Changing credentials clears the parent-death signal, so set it last.
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def drop_capabilities(before_setuid: bool) -> None:
+    """Empty the bounding and ambient sets and lock securebits (needs CAP_SETPCAP, so first).
+
+    With NOROOT locked, uid 0 (which the worker is inside a user namespace when deepgrade
+    runs as an ordinary user) gains nothing from exec either. Where the process holds no
+    CAP_SETPCAP to begin with (tier 3 as an ordinary user) there is nothing to drop.
+    """
+    if _libc is None or capabilities() == (0, 0):
+        return
+    bits = SECUREBITS
+    if not before_setuid:
+        bits |= (1 << 2) | (1 << 3)  # no setuid fixup needed: nothing left to fix up
+    _check(prctl(PR_SET_SECUREBITS, bits), "securebits")
+    for cap in range(64):
+        if prctl(PR_CAPBSET_DROP, cap) != 0 and ctypes.get_errno() != errno.EINVAL:
+            _check(-1, f"dropping capability {cap} from the bounding set")
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+_CAP_V3 = 0x20080522
+
+
+def capabilities() -> tuple[int, int]:
+    """(effective, permitted) capability masks of this process."""
+    if _libc is None:
+        return (0, 0)
+    header, data = _CapHeader(_CAP_V3, 0), (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data), "capget")
+    return (data[0].effective | data[1].effective << 32, data[0].permitted | data[1].permitted << 32)
+
+
+def _set_capabilities(mask: int) -> None:
+    if _libc is None:
+        return
+    header, data = _CapHeader(_CAP_V3, 0), (_CapData * 2)()
+    for i in range(2):
+        part = (mask >> (32 * i)) & 0xFFFFFFFF
+        data[i].effective = data[i].permitted = part
+        data[i].inheritable = 0
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
 
 
 def redirect_output(scratch: str) -> str:
@@ -236,6 +330,6 @@ def close_fds_except(keep: set[int]) -> None:
 
 
 def cleanup_scratch(scratch: str, isolated: bool) -> None:
-    """Remove a fallback-mode scratch folder (an isolated one vanishes with its tmpfs)."""
+    """Remove a scratch folder outside namespaces (an isolated one vanishes with its tmpfs)."""
     if not isolated:
         shutil.rmtree(scratch, ignore_errors=True)

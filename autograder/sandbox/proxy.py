@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.sandbox import tiers
 from autograder.sandbox.isolation import Limits
 from autograder.sandbox.wire import Ref, WireError, decode, encode, recv_message, send_message, send_request
 
@@ -92,7 +93,16 @@ def hidden_course_paths() -> list[str]:
 class Sandbox:
     """One fork server, started fresh, from which every worker is forked."""
 
-    def __init__(self, limits: Limits | None = None, hide: list[str | Path] = ()) -> None:
+    def __init__(self, limits: Limits | None = None, hide: list[str | Path] = (),
+                 allow_unconfined: bool | None = None) -> None:
+        """Start the fork server; raises ``SandboxRefused`` where student code cannot be confined.
+
+        ``allow_unconfined``: grade even in tier 3 (no confinement; ``deepgrade check`` on a
+        student's own machine, or an instructor's explicit opt-in). Default: the
+        ``DEEPGRADE_UNSAFE_NO_SANDBOX=1`` environment variable, which ``--unsafe-no-sandbox`` sets.
+        """
+        if allow_unconfined is None:
+            allow_unconfined = os.environ.get(tiers.UNSAFE_ENV) == "1"
         self.limits = limits or Limits()
         self.hide = sorted(set(hidden_course_paths()) | {str(Path(h).resolve()) for h in hide})
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -120,15 +130,60 @@ class Sandbox:
             self._log.seek(0)
             log = self._log.read().decode(errors="replace")[-2000:]
             raise RuntimeError(f"the sandbox fork server did not start: {exc}\n{log}") from None
-        _, self.isolated, self.reason, self.base_vm = ready
+        _, self.tier, self.reason, self.base_vm = ready
         self.ctrl.settimeout(None)
+        self._checked: set[str] = set()
+        self.allow_unconfined = allow_unconfined
+        try:
+            if self.tier == tiers.UNCONFINED and not allow_unconfined:
+                raise tiers.SandboxRefused(tiers.refusal(self.reason))
+            self.check_hidden(self.hide)
+        except tiers.SandboxRefused:
+            self.close()
+            raise
+
+    @property
+    def isolated(self) -> bool:
+        """Tier 1: the worker has namespaces of its own."""
+        return self.tier == tiers.NAMESPACES
 
     @property
     def isolation(self) -> str:
-        """One line for the grading output saying how submissions are confined."""
-        if self.isolated:
-            return "sandbox: own mount/network/PID namespaces, course files hidden, resource limits"
-        return f"sandbox: resource limits and a scrubbed import path only ({self.reason})"
+        """One line for every result and the terminal saying which tier confines submissions."""
+        return tiers.describe(self.tier, self.reason)
+
+    def check_hidden(self, paths: list[str | Path]) -> None:
+        """Refuse (``SandboxRefused``, with the chmod command) if a tier 2 worker could read any of ``paths``.
+
+        Namespaces hide paths by leaving them out of the worker's root; without them only
+        ownership and mode do, so this runs before the first student byte (and every worker
+        checks again before it starts). Call it with the course folders a run hides.
+        """
+        exposed = self.exposed(paths)
+        if exposed and not self.allow_unconfined:
+            raise tiers.SandboxRefused(tiers.exposed_refusal(exposed))
+        if exposed:  # opted in: grade, but never call it tier 2 while course files are readable
+            self.tier, self.reason = tiers.UNCONFINED, "course files readable by other users: " + ", ".join(exposed)
+
+    def exposed(self, paths: list[str | Path]) -> list[str]:
+        """In tier 2, which of ``paths`` a worker's uid could read (checked as a fresh uid); else []."""
+        todo = sorted({str(Path(p).resolve()) for p in paths} - self._checked)
+        if self.tier != tiers.PRIVILEGE_DROP or not todo:
+            return []
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            socket.send_fds(self.ctrl, [encode("preflight")], [theirs.fileno()])
+            mine.settimeout(30)
+            send_message(mine, todo)
+            reply = recv_message(mine)
+        except (OSError, EOFError, WireError):
+            reply = None  # could not check: count everything as exposed
+        finally:
+            theirs.close()
+            mine.close()
+        exposed = [str(p) for p in reply[1]] if isinstance(reply, tuple) and len(reply) == 2 else todo
+        self._checked.update(set(todo) - set(exposed))
+        return exposed
 
     def spawn(self, files: dict[str, bytes], hide: list[str] = (), timeout: float = 10.0) -> Connection:
         """Fork a new worker holding ``files`` in its scratch folder, with ``hide`` covered too."""
@@ -139,7 +194,7 @@ class Sandbox:
             theirs.close()
         mine.settimeout(timeout)
         hidden = sorted(set(self.hide) | {str(Path(h).resolve()) for h in hide})
-        send_message(mine, {"files": files, "hide": hidden, "limits": self.limits.to_dict()})
+        send_message(mine, {"files": files, "hide": hidden, "limits": self.limits.to_dict(), "tier": self.tier})
         reply = recv_message(mine)
         if reply[0] != "started":
             mine.close()

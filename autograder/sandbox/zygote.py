@@ -7,9 +7,11 @@ another or with the process that judges it.
 
 Process tree for one worker::
 
-    zygote ── intermediate (enters namespaces, hides paths, writes scratch files,
-                            reports the worker's pid and, later, how it exited)
-                 └── worker (PID 1 of its own PID namespace; limits; unprivileged uid)
+    zygote ── intermediate (enters namespaces, builds the worker's root, writes scratch
+                            files, reports the worker's pid and, later, how it exited;
+                            outside namespaces it then kills and sweeps the worker's uid)
+                 └── worker (PID 1 of its own PID namespace, pivot_root into its root;
+                             limits; own uid; no capabilities; seccomp filter)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy  # noqa: E402,F401 - pre-imported for every worker
 import numpy.linalg  # noqa: E402,F401
 import numpy.random  # noqa: E402,F401
 
-from autograder.sandbox import isolation  # noqa: E402
+from autograder.sandbox import isolation, seccomp, tiers  # noqa: E402 - seccomp loads libseccomp now
 from autograder.sandbox.wire import decode, encode, recv_message, send_message  # noqa: E402
 from autograder.sandbox.worker import Worker  # noqa: E402
 
@@ -74,42 +76,61 @@ def probe_isolation() -> tuple[bool, str]:
     return (True, "") if answer == "ok" else (False, answer or "namespace probe failed")
 
 
-def run_intermediate(sock: socket.socket, isolated: bool, base_vm: int) -> None:
+def run_intermediate(sock: socket.socket, tier: int, base_vm: int, uid: int | None) -> None:
     """Set up one worker's world, start it, and report how it ends."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
     config = recv_message(sock)
     limits = isolation.Limits(**config["limits"])
-    real_root = os.geteuid() == 0
-    uid = 1_000_000 + os.getpid() % 1_000_000 if real_root else None
+    tier = max(tier, config.get("tier", tier))  # the parent may only step down (an opted-in tier 3)
+    isolated = tier == tiers.NAMESPACES
+    root = None
     try:
+        if tier == tiers.PRIVILEGE_DROP and uid is None:
+            raise isolation.IsolationError(0, "no unprivileged uid for the worker (see deepgrade doctor)")
         if isolated:
             isolation.enter_namespaces()
-            isolation.build_root(python_paths(), limits)
-            isolation.hide_paths(config["hide"])  # course files inside kept folders (e.g. a wheel install)
-        scratch = isolation.make_scratch(config["files"], uid, isolated)
+            root = isolation.build_root(python_paths(), limits)
+            isolation.hide_paths(config["hide"], root)  # course files inside kept folders (e.g. a wheel install)
+        scratch = isolation.make_scratch(config["files"], uid, root)
     except BaseException as exc:  # noqa: BLE001
         send_message(sock, ("setup-failed", str(exc)))
         return
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(w)
-        os.read(r, 1)  # wait until the parent knows our pid
         os.close(r)
         try:
-            run_worker(sock, limits, base_vm, uid, isolated, scratch, config["hide"])
+            run_worker(sock, limits, base_vm, uid, tier, root, scratch, config["hide"], w)
         finally:
             os._exit(0)
-    os.close(r)
-    send_message(sock, ("started", pid, "namespaces" if isolated else "limits-only"))
     os.close(w)
-    _, status = os.waitpid(pid, 0)
+    # The worker says "ok" once it is confined, or why it could not be; no student byte has run yet.
+    with os.fdopen(r, "rb") as fh:
+        ready = fh.read(8000).decode(errors="replace")
+    if ready != "ok":
+        _kill(pid)
+        send_message(sock, ("setup-failed", ready or "the worker died while confining itself"))
+    else:
+        send_message(sock, ("started", pid, tiers.NAMES[tier]))
+        _, status = os.waitpid(pid, 0)
+        try:
+            send_message(sock, ("exited", describe_status(status)))
+        except OSError:
+            pass
+    if uid is not None and not isolated:
+        # Whatever the uid started or left behind goes with it, before its uid could matter again.
+        tiers.kill_uid(uid)
+        tiers.sweep_uid(uid)
+    isolation.cleanup_scratch(scratch, isolated)
+
+
+def _kill(pid: int) -> None:
     try:
-        send_message(sock, ("exited", describe_status(status)))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
     except OSError:
         pass
-    isolation.cleanup_scratch(scratch, isolated)
 
 
 def python_paths() -> list[str]:
@@ -131,20 +152,41 @@ def describe_status(status: int) -> str:
     return f"exited with status {os.WEXITSTATUS(status)}"
 
 
-def run_worker(sock, limits, base_vm, uid, isolated, scratch, hide) -> None:
-    """Become the confined worker and serve requests until the parent hangs up."""
-    output = isolation.redirect_output(scratch)
-    if uid is not None:
-        os.chown(output, uid, uid)
-    isolation.confine_self(limits, base_vm, uid, isolated, scratch)
-    isolation.close_fds_except({sock.fileno()})
-    project = os.environ.get("DEEPGRADE_PROJECT", "")
-    os.environ.clear()
-    os.environ.update(
-        HOME=scratch, TMPDIR=scratch, PATH="/usr/bin:/bin", LANG="C.UTF-8", MPLBACKEND="Agg",
-        OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-    )
-    scrub_imports(scratch, hide, project)
+def run_worker(sock, limits, base_vm, uid, tier, root, scratch, hide, ready_fd) -> None:
+    """Become the confined worker, tell the intermediate (``ready_fd``), then serve requests."""
+    isolated = tier == tiers.NAMESPACES
+    try:
+        if isolated:
+            isolation.enter_root(root)
+            scratch = isolation.SCRATCH
+        output = isolation.redirect_output(scratch)
+        if uid is not None:
+            os.chown(output, uid, uid)
+        isolation.confine_self(limits, base_vm, uid, isolated, scratch)
+        if tier == tiers.PRIVILEGE_DROP:
+            # Hidden only by ownership and mode here: refuse unless every hidden path is closed to us.
+            exposed = tiers.exposed_paths(hide)
+            if exposed:
+                raise isolation.IsolationError(0, "the worker could read hidden course paths: "
+                                                  + tiers.chmod_command(exposed))
+        isolation.close_fds_except({sock.fileno(), ready_fd})
+        project = os.environ.get("DEEPGRADE_PROJECT", "")
+        os.environ.clear()
+        os.environ.update(
+            HOME=scratch, TMPDIR=scratch, PATH="/usr/bin:/bin", LANG="C.UTF-8", MPLBACKEND="Agg",
+            OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+        )
+        scrub_imports(scratch, hide, project)
+        try:
+            seccomp.install(single_process=limits.max_processes <= 1)
+        except OSError:
+            if tier == tiers.PRIVILEGE_DROP:
+                raise  # without namespaces the filter is what keeps the network away
+    except BaseException as exc:  # noqa: BLE001
+        os.write(ready_fd, f"confining the worker failed: {exc}".encode()[:8000])
+        return
+    os.write(ready_fd, b"ok")
+    os.close(ready_fd)
     Worker(sock, output).serve()
 
 
@@ -173,15 +215,35 @@ def scrub_imports(scratch: str, hide: list[str], project: str = "") -> None:
     importlib.invalidate_caches()
 
 
+def choose_tier() -> tuple[int, str]:
+    """This machine's tier and, below tier 1, why namespaces are not available."""
+    namespaces, reason = probe_isolation()
+    if os.environ.get("DEEPGRADE_NO_NAMESPACES") == "1":
+        namespaces, reason = False, "namespaces disabled by DEEPGRADE_NO_NAMESPACES=1"
+    root = os.geteuid() == 0
+    tier = tiers.choose(namespaces, root, seccomp.available())
+    if tier == tiers.UNCONFINED:
+        reason += "; " + (seccomp.UNAVAILABLE if root else "not root, so no per-worker uid either")
+    return tier, reason
+
+
+def preflight(sock: socket.socket, uid: int) -> None:
+    """As a fresh worker uid: which hidden paths could a tier 2 worker read?"""
+    paths = recv_message(sock)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    send_message(sock, ("exposed", tiers.exposed_paths(paths)))
+
+
 def main() -> None:
     ctrl = socket.socket(fileno=int(sys.argv[1]))
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-    isolated, reason = probe_isolation()
-    if os.environ.get("DEEPGRADE_NO_NAMESPACES") == "1":
-        isolated, reason = False, "namespaces disabled by DEEPGRADE_NO_NAMESPACES=1"
+    tier, reason = choose_tier()
     base_vm = vm_bytes()
-    ctrl.send(encode(("ready", isolated, reason, base_vm)))
+    ctrl.send(encode(("ready", tier, reason, base_vm)))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    uids = tiers.UidAllocator() if os.geteuid() == 0 else None
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctrl, 1024, 1)
@@ -189,16 +251,26 @@ def main() -> None:
             break
         if not msg:
             break
-        if decode(msg) != "spawn" or not fds:
+        what = decode(msg)
+        if what not in ("spawn", "preflight") or not fds:
             for fd in fds:
                 os.close(fd)
             continue
+        uid = None
+        if uids is not None:
+            try:
+                uid = uids.allocate()  # here, not in the child: the counter lives in this process
+            except OSError:
+                uid = None
         pid = os.fork()
         if pid == 0:
             ctrl.close()
             child = socket.socket(fileno=fds[0])
             try:
-                run_intermediate(child, isolated, base_vm)
+                if what == "spawn":
+                    run_intermediate(child, tier, base_vm, uid)
+                elif uid is not None:
+                    preflight(child, uid)
             finally:
                 os._exit(0)
         os.close(fds[0])
