@@ -57,6 +57,7 @@ NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 QUESTION_KEYS = {
     "id", "topic", "type", "difficulty", "points", "stem", "explanation", "choices", "answer", "tolerance",
     "misconceptions", "params", "let", "where", "shuffle", "tags", "feedback",
+    "precision", "thresholds", "source",
 }
 CHOICE_KEYS = {"text", "correct", "feedback", "value"}
 RESERVED_NAMES = {"answer", "loop", "true", "false", "none"}
@@ -173,6 +174,12 @@ def parse_question(raw: Any, path: Path, topic: str) -> Question:
         raise ctx.fail(f"question topic {q_topic!r} differs from the file's topic {topic!r}", "topic")
 
     stem = _text(ctx, raw, "stem", required=True)
+    precision = _precision(ctx, raw.get("precision"), qtype)
+    thresholds = _thresholds(ctx, raw.get("thresholds"))
+    stem = _state_precision_and_thresholds(ctx, stem, precision, thresholds)
+    source = raw.get("source", "")
+    if not isinstance(source, str):
+        raise ctx.fail("'source' is text naming where the question comes from (seed file and section)", "source")
     explanation = _text(ctx, raw, "explanation", required=True)
     params = _params(ctx, raw.get("params"))
     names = {p.name for p in params}
@@ -192,7 +199,10 @@ def parse_question(raw: Any, path: Path, topic: str) -> Question:
             if key in raw:
                 raise ctx.fail(f"a numeric question has no {key!r}", key)
         answer = _value_expr(ctx, raw, "answer")
-        tolerance = _tolerance(ctx, raw)
+        if "tolerance" not in raw and precision is not None:
+            tolerance = precision_tolerance(precision)
+        else:
+            tolerance = _tolerance(ctx, raw)
         misconceptions = _misconceptions(ctx, raw.get("misconceptions"))
     elif qtype == "truefalse":
         for key in ("choices", "tolerance", "misconceptions"):
@@ -221,6 +231,7 @@ def parse_question(raw: Any, path: Path, topic: str) -> Question:
         explanation=explanation, choices=choices, answer=answer, tolerance=tolerance,
         misconceptions=misconceptions, params=params, let=let, where=where, shuffle=shuffle, tags=tags,
         file=str(path), line=raw.line, field_lines=dict(raw.key_lines),
+        precision=precision, thresholds=thresholds, source=source.strip(),
     )
 
 
@@ -421,3 +432,97 @@ def _let(ctx: _Ctx, raw: Any, known: set[str]) -> tuple[tuple[str, str], ...]:
         known.add(name)
         out.append((name, _expr(ctx, "let", source, line)))
     return tuple(out)
+
+PRECISION_KINDS = ("sig", "decimals")
+THRESHOLD_RE = re.compile(r"^\s*(<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+def precision_phrase(precision: tuple[str, int]) -> str:
+    """How a precision reads in a stem: '3 significant digits', '2 decimal places', 'a whole number'."""
+    kind, n = precision
+    if kind == "sig":
+        return f"{n} significant digit" + ("s" if n != 1 else "")
+    return "a whole number" if n == 0 else f"{n} decimal place" + ("s" if n != 1 else "")
+
+
+def round_to_precision(x: float, precision: tuple[str, int]) -> float:
+    """x as a student gives it at the stated precision (3 significant digits, 2 decimals, ...)."""
+    kind, n = precision
+    if kind == "sig":
+        return float(f"{x:.{n}g}") if x != 0 else 0.0
+    return round(x, n)
+
+
+def precision_tolerance(precision: tuple[str, int]) -> Tolerance:
+    """The tolerance a stated precision implies: one unit in the last stated digit (twice the rounding
+    error, so a student who rounded an intermediate result too still passes); half a unit for whole numbers."""
+    kind, n = precision
+    if kind == "sig":
+        return Tolerance("rel", 10.0 ** (1 - n))
+    return Tolerance("abs", 0.5 if n == 0 else 10.0 ** -n)
+
+
+def _precision(ctx: _Ctx, raw: Any, qtype: str) -> tuple[str, int] | None:
+    if raw is None:
+        return None
+    if qtype != "numeric":
+        raise ctx.fail("'precision' belongs to numeric questions", "precision")
+    if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in PRECISION_KINDS:
+        raise ctx.fail("'precision' must be {sig: n} (significant digits) or {decimals: n}", "precision")
+    kind, n = next(iter(raw.items()))
+    if isinstance(n, bool) or not isinstance(n, int) or not (1 if kind == "sig" else 0) <= n <= 8:
+        raise ctx.fail(f"precision {kind} must be a whole number from {1 if kind == 'sig' else 0} to 8",
+                       "precision")
+    return (kind, n)
+
+
+def _thresholds(ctx: _Ctx, raw: Any) -> tuple[tuple[str, str, float], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        raise ctx.fail("'thresholds' maps names to rules like {vanished: '< 1e-6', exploding: '> 100'}",
+                       "thresholds")
+    out = []
+    for label, rule in raw.items():
+        match = THRESHOLD_RE.match(str(rule))
+        if not match:
+            line = raw.line_of(label) if isinstance(raw, LineDict) else None
+            raise ctx.fail(f"threshold {label!r} must read like '< 1e-6' or '> 100', not {rule!r}",
+                           "thresholds", line)
+        out.append((str(label), match.group(1), float(match.group(2))))
+    return tuple(out)
+
+
+def thresholds_phrase(thresholds: tuple[tuple[str, str, float], ...]) -> str:
+    """How thresholds read in a stem: 'vanished < 1e-6, weak < 1e-4, exploding > 100'."""
+    return ", ".join(f"{label} {op} {_short_number(value)}" for label, op, value in thresholds)
+
+
+def _short_number(x: float) -> str:
+    """1e-6 rather than 1e-06 or 0.000001, 100 rather than 100.0: how the course writes thresholds."""
+    if x != 0 and not 1e-3 <= abs(x) < 1e5:
+        mantissa, exp = f"{x:.6e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exp)}"
+    return f"{x:g}"
+
+
+def _state_precision_and_thresholds(ctx: _Ctx, stem: str, precision: tuple[str, int] | None,
+                                    thresholds: tuple[tuple[str, str, float], ...]) -> str:
+    """Write the structured precision and thresholds into the stem, so the wording always matches what
+    lint checks: {{ precision }} and {{ thresholds }} are replaced where the author put them, and a
+    precision the stem does not mention is stated in a sentence at its end."""
+    if "{{ thresholds }}" in stem:
+        if not thresholds:
+            raise ctx.fail("the stem uses {{ thresholds }} but the question has no 'thresholds'", "stem")
+        stem = stem.replace("{{ thresholds }}", thresholds_phrase(thresholds))
+    if precision is None:
+        if "{{ precision }}" in stem:
+            raise ctx.fail("the stem uses {{ precision }} but the question has no 'precision'", "stem")
+        return stem
+    phrase = precision_phrase(precision)
+    if "{{ precision }}" in stem:
+        return stem.replace("{{ precision }}", phrase)
+    sentence = "Give your answer as a whole number." if phrase == "a whole number" else \
+        f"Give your answer to {phrase}."
+    return stem.rstrip() + "\n\n" + sentence
+

@@ -208,6 +208,36 @@ def health_norms(case: str, u: Sequence[float]) -> list[float]:
     return norms
 
 
+def health_case_norms(case: str, u: Sequence[float]) -> list[float]:
+    """Like health_norms, but every list reads the same under the lecture's prose, the lecture's code
+    and the assignment's diagnose_gradients.
+
+    The lecture's prose warns at "2-3 weak layers" while its code warns only above 2, so warning lists
+    have three weak layers; healthy lists keep max/min below 10^4 (the lecture's spread warning), a lone
+    weak layer included, so no rule the course states calls them anything but healthy.
+    """
+    n = len(u)
+
+    def between(lo_exp: float, hi_exp: float, x: float) -> float:
+        return float(f"{10 ** (lo_exp + (hi_exp - lo_exp) * x):.2g}")
+
+    lone_weak = case == "healthy" and n > 3 and u[-1] > 0.5
+    norms = [between(-3.3, -0.9 if lone_weak else -0.2, x) for x in u]  # healthy band, spread < 10^4
+    if lone_weak:
+        norms[1] = between(-4.6, -4.15, u[1])
+    elif case == "warning":
+        for i in range(min(3, n)):
+            norms[i] = between(-5.7, -4.2, u[i])
+    elif case == "vanished":
+        norms[0] = between(-8.5, -6.3, u[0])
+        norms[1] = between(-5.7, -4.2, u[1])
+    elif case == "exploding":
+        norms[0] = between(2.3, 4.5, u[0])
+    elif case != "healthy":
+        raise ValueError(f"unknown case {case!r}")
+    return norms
+
+
 def val_losses(u: Sequence[float], turn: int, start: float = 1.0) -> list[float]:
     """A plausible validation-loss curve from uniform draws u (3 decimals).
 
@@ -228,6 +258,21 @@ def val_losses(u: Sequence[float], turn: int, start: float = 1.0) -> list[float]
         loss = round(max(loss, 0.05), 3)
         losses.append(loss)
     return losses
+
+
+def min_gap(values: Sequence[float]) -> float:
+    """The smallest distance between any two of the values: a where: rule keeps a key and its
+    misconceptions apart with it, e.g. min_gap([key, wrong1, wrong2]) > 0.02."""
+    xs = sorted(float(v) for v in values)
+    return min((b - a for a, b in zip(xs, xs[1:])), default=math.inf)
+
+
+def paren(x: float) -> str:
+    """x as the num filter prints it, in brackets when negative: 0.5 × (-0.73) + (-1), never + -1."""
+    from .render import fmt_num  # render imports this module, so import at call time
+
+    text = fmt_num(x)
+    return f"({text})" if text.startswith("-") else text
 
 
 def sig_round(x: float, sig: int = 3) -> float:
@@ -264,7 +309,10 @@ FUNCTIONS = {
         count_exploding,
         grad_health,
         health_norms,
+        health_case_norms,
         val_losses,
         sig_round,
+        paren,
+        min_gap,
     )
 }
