@@ -43,10 +43,13 @@ def serve(course_dir: Path | None, host: str, port: int, workers: int | None, de
     While it runs, the server holds the course lock: `deepgrade grade` on the same course
     refuses (regrade from the dashboard instead); feedback, report, export and backup work.
     """
-    import uvicorn
+    try:
+        import uvicorn
 
+        from autograder.service.app import create_app
+    except ImportError as exc:
+        raise click.ClickException(f"the service needs its extra: pip install 'deepgrade[service]' ({exc})") from None
     from autograder.gradebook.sync import CourseBusy, CourseLock
-    from autograder.service.app import create_app
 
     if demo:
         from autograder.service.demo import make_demo_course
