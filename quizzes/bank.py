@@ -58,8 +58,9 @@ QUESTION_KEYS = {
     "id", "topic", "type", "difficulty", "points", "stem", "explanation", "choices", "answer", "tolerance",
     "misconceptions", "params", "let", "where", "shuffle", "tags", "feedback",
     "precision", "thresholds", "source",
+    "code", "items", "pairs", "distractors",
 }
-CHOICE_KEYS = {"text", "correct", "feedback", "value"}
+CHOICE_KEYS = {"text", "correct", "feedback", "value", "output"}
 RESERVED_NAMES = {"answer", "loop", "true", "false", "none"}
 
 
@@ -194,11 +195,29 @@ def parse_question(raw: Any, path: Path, topic: str) -> Question:
     answer: str | float | None = None
     tolerance: Tolerance | None = None
     misconceptions: tuple[Misconception, ...] = ()
-    if qtype == "numeric":
+    prompts: tuple[str, ...] = ()
+    matches: tuple[int, ...] = ()
+    code = _code(ctx, raw, qtype)
+    for key in ("items", "pairs", "distractors"):
+        if key in raw and not (qtype == "ordering" and key == "items" or qtype == "matching" and key != "items"):
+            raise ctx.fail(f"{key!r} belongs to {'ordering' if key == 'items' else 'matching'} questions", key)
+    if qtype in ("ordering", "matching"):
+        for key in ("choices", "answer", "tolerance", "misconceptions", "feedback"):
+            if key in raw:
+                raise ctx.fail(f"an {qtype} question has no {key!r}; give "
+                               f"{'items (in their right order)' if qtype == 'ordering' else 'pairs'}", key)
+        if raw.get("shuffle", True) is not True:
+            raise ctx.fail(f"an {qtype} question is always shuffled (its right order would be the key)", "shuffle")
+        if qtype == "ordering":
+            choices = _ordering_items(ctx, raw.get("items"))
+        else:
+            prompts, choices, matches = _matching_pairs(ctx, raw.get("pairs"), raw.get("distractors"))
+    elif qtype == "numeric":
         for key in ("choices", "feedback"):
             if key in raw:
                 raise ctx.fail(f"a numeric question has no {key!r}", key)
-        answer = _value_expr(ctx, raw, "answer")
+        # A code question's key is what its snippet printed (quizzes/codeoutput.py).
+        answer = "as_number(output)" if code and "answer" not in raw else _value_expr(ctx, raw, "answer")
         if "tolerance" not in raw and precision is not None:
             tolerance = precision_tolerance(precision)
         else:
@@ -220,7 +239,7 @@ def parse_question(raw: Any, path: Path, topic: str) -> Question:
         for key in ("answer", "feedback", "misconceptions"):
             if key in raw:
                 raise ctx.fail(f"a {qtype} question marks its answer with 'correct: true' on a choice", key)
-        choices = _choices(ctx, raw.get("choices"), qtype)
+        choices = _choices(ctx, raw.get("choices"), qtype, has_code=bool(code))
         if "tolerance" in raw:
             tolerance = _tolerance(ctx, raw)
         elif any(c.value is not None for c in choices):
@@ -232,6 +251,7 @@ def parse_question(raw: Any, path: Path, topic: str) -> Question:
         misconceptions=misconceptions, params=params, let=let, where=where, shuffle=shuffle, tags=tags,
         file=str(path), line=raw.line, field_lines=dict(raw.key_lines),
         precision=precision, thresholds=thresholds, source=source.strip(),
+        code=code, prompts=prompts, matches=matches,
     )
 
 
@@ -317,7 +337,7 @@ def _misconceptions(ctx: _Ctx, raw: Any) -> tuple[Misconception, ...]:
     return tuple(out)
 
 
-def _choices(ctx: _Ctx, raw: Any, qtype: str) -> tuple[ChoiceSpec, ...]:
+def _choices(ctx: _Ctx, raw: Any, qtype: str, has_code: bool = False) -> tuple[ChoiceSpec, ...]:
     items = _as_list(ctx, raw, "choices")
     if not 2 <= len(items) <= len(LETTERS):
         raise ctx.fail(f"a {qtype} question needs 2 to {len(LETTERS)} choices", "choices")
@@ -329,7 +349,15 @@ def _choices(ctx: _Ctx, raw: Any, qtype: str) -> tuple[ChoiceSpec, ...]:
         unknown = set(item) - CHOICE_KEYS
         if unknown:
             raise ctx.fail(f"unknown choice key {sorted(unknown)[0]!r}", "choices", line)
-        correct = item.get("correct", False)
+        output = item.get("output")
+        if output is not None:
+            if not has_code:
+                raise ctx.fail("'output' belongs to options of a question with 'code'", "choices", line)
+            if "correct" in item:
+                raise ctx.fail("an option with 'output' is correct when the code prints it; drop 'correct'",
+                               "choices", line)
+            output = _expr(ctx, "choices", _literal(output), line)
+        correct = item.get("correct", False) if output is None else f"same_output(output, {output})"
         if isinstance(correct, str):
             correct = _expr(ctx, "choices", correct, line)
         elif not isinstance(correct, bool):
@@ -339,6 +367,8 @@ def _choices(ctx: _Ctx, raw: Any, qtype: str) -> tuple[ChoiceSpec, ...]:
         text = item.get("text")
         if text is None and value is not None:
             text = "{{ (" + value + ") | num }}"
+        if text is None and output is not None:
+            text = "{{ output_text(" + output + ") }}"
         if not isinstance(text, (str, int, float)) or not str(text).strip():
             raise ctx.fail("each choice needs 'text'", "choices", line)
         feedback = str(item.get("feedback") or "")
@@ -347,7 +377,7 @@ def _choices(ctx: _Ctx, raw: Any, qtype: str) -> tuple[ChoiceSpec, ...]:
                            "choices", line)
         _check_template(ctx, str(text), "choices", line)
         _check_template(ctx, feedback, "choices", line)
-        out.append(ChoiceSpec(str(text), correct, feedback, value))
+        out.append(ChoiceSpec(str(text), correct, feedback, value, output))
     if all(c.correct is False for c in out):
         raise ctx.fail("no choice is marked 'correct: true'", "choices")
     if qtype == "single" and sum(1 for c in out if c.correct is True) > 1:
@@ -432,6 +462,7 @@ def _let(ctx: _Ctx, raw: Any, known: set[str]) -> tuple[tuple[str, str], ...]:
         known.add(name)
         out.append((name, _expr(ctx, "let", source, line)))
     return tuple(out)
+
 
 PRECISION_KINDS = ("sig", "decimals")
 THRESHOLD_RE = re.compile(r"^\s*(<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
@@ -526,3 +557,92 @@ def _state_precision_and_thresholds(ctx: _Ctx, stem: str, precision: tuple[str, 
         f"Give your answer to {phrase}."
     return stem.rstrip() + "\n\n" + sentence
 
+
+def _literal(value: Any) -> Any:
+    """A YAML value as a bank expression: lists and numbers as written ([0.5, 1.0] stays a list)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(str(_literal(v)) for v in value) + "]"
+    if isinstance(value, str):
+        return value
+    return repr(value)
+
+
+def _code(ctx: _Ctx, raw: LineDict, qtype: str) -> str:
+    """A code-output question's snippet (a template); checked now when it has no parameters."""
+    code = raw.get("code")
+    if code is None:
+        return ""
+    if qtype not in ("numeric", "single", "multiple"):
+        raise ctx.fail("'code' belongs to numeric, single or multiple questions (predict what it prints)", "code")
+    if not isinstance(code, str) or not code.strip():
+        raise ctx.fail("'code' is the snippet whose printed output students predict", "code")
+    _check_template(ctx, code, "code")
+    if "{{" not in code and "{%" not in code:
+        from .codeoutput import SnippetError, check  # late: codeoutput imports numpy
+
+        try:
+            check(code.strip("\n"))
+        except SnippetError as exc:
+            # YAML block scalars start on the line after 'code: |'.
+            line = ctx.raw.line_of("code") + (exc.line or 0)
+            raise ctx.fail(str(exc).split(": ", 1)[-1] if exc.line else str(exc), line=line) from None
+    return code.strip("\n")
+
+
+def _item_texts(ctx: _Ctx, raw: Any, key: str, low: int, what: str) -> list[str]:
+    items = _as_list(ctx, raw, key)
+    if not low <= len(items) <= len(LETTERS):
+        raise ctx.fail(f"{what} needs {low} to {len(LETTERS)} {key}", key)
+    texts = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)) or not str(item).strip():
+            raise ctx.fail(f"each of {key!r} is a line of text", key, getattr(item, "line", None))
+        _check_template(ctx, str(item), key)
+        texts.append(str(item))
+    return texts
+
+
+def _ordering_items(ctx: _Ctx, raw: Any) -> tuple[ChoiceSpec, ...]:
+    """An ordering question's items, in their right order (students see them shuffled)."""
+    texts = _item_texts(ctx, raw, "items", 3, "an ordering question")
+    if len({" ".join(t.split()).casefold() for t in texts}) != len(texts):
+        raise ctx.fail("two items read the same; the right order would be ambiguous", "items")
+    return tuple(ChoiceSpec(t, True) for t in texts)
+
+
+def _matching_pairs(ctx: _Ctx, raw: Any, distractors: Any) -> tuple[tuple[str, ...], tuple[ChoiceSpec, ...],
+                                                                     tuple[int, ...]]:
+    """A matching question: prompts, the answers to choose from (matched ones, then distractors), and
+    each prompt's answer index. Two prompts may share an answer; Moodle needs 2 prompts and 3 answers."""
+    pairs = _as_list(ctx, raw, "pairs")
+    prompts: list[str] = []
+    answers: list[str] = []
+    matches: list[int] = []
+    for pair in pairs:
+        line = getattr(pair, "line", None)
+        if not isinstance(pair, dict) or set(pair) != {"prompt", "answer"}:
+            raise ctx.fail("each pair is {prompt: text, answer: text}", "pairs", line)
+        prompt, answer = (str(pair[k]).strip() for k in ("prompt", "answer"))
+        if not prompt or not answer:
+            raise ctx.fail("a pair needs a prompt and an answer", "pairs", line)
+        _check_template(ctx, prompt, "pairs", line)
+        _check_template(ctx, answer, "pairs", line)
+        if prompt in prompts:
+            raise ctx.fail(f"prompt {prompt[:40]!r} appears twice", "pairs", line)
+        if answer not in answers:
+            answers.append(answer)
+        prompts.append(prompt)
+        matches.append(answers.index(answer))
+    extra = _item_texts(ctx, distractors, "distractors", 0, "a matching question") if distractors else []
+    for text in extra:
+        if text.strip() in answers:
+            raise ctx.fail(f"distractor {text[:40]!r} is also an answer", "distractors")
+    answers += [t.strip() for t in extra]
+    if len(prompts) < 2 or len(answers) < 3:
+        raise ctx.fail("a matching question needs at least 2 pairs and 3 answers (add pairs or distractors)",
+                       "pairs")
+    if len(answers) > len(LETTERS):
+        raise ctx.fail(f"a matching question has at most {len(LETTERS)} answers", "pairs")
+    choices = tuple(ChoiceSpec(a, i in matches, "" if i in matches else "This answer matches none of the prompts.")
+                    for i, a in enumerate(answers))
+    return tuple(prompts), choices, tuple(matches)

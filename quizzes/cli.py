@@ -68,22 +68,31 @@ def check(bank: tuple[Path, ...], seeds: int) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (replaced as a whole; never half-written).")
 @click.option("--format", "formats", default=",".join(ALL_FORMATS), show_default=True,
-              help="Comma-separated formats: html, md, moodle, gift, qti, key.")
-def build(spec: Path, roster: Path | None, variants: int | None, out: Path, formats: str) -> None:
+              help="Comma-separated formats: html, md, moodle, gift, qti, key, and pdf (printed papers, "
+                   "A4 and Letter; needs Chromium).")
+@click.option("--strict", is_flag=True,
+              help="Fail instead of warning when a format cannot hold a question (GIFT and Canvas QTI "
+                   "have no ordering questions).")
+def build(spec: Path, roster: Path | None, variants: int | None, out: Path, formats: str, strict: bool) -> None:
     """Build a quiz from SPEC: one variant per student, deterministic from (seed, student id).
 
     Rebuilding with the same spec and roster gives every student the same paper. Always
-    include the key format if you want to grade the quiz later.
+    include the key format if you want to grade the quiz later. A format that cannot hold a
+    question type is written without it, with a warning naming both (--strict: an error).
 
     \b
     Examples:
       deepgrade quiz build quizzes/specs/sample.yaml --roster quizzes/samples/roster.csv --out build/sample
       deepgrade quiz build quizzes/specs/week5_quiz.yaml --variants 40 --out build/w5 --format moodle,qti,key
+      deepgrade quiz build quizzes/specs/sample.yaml --roster quizzes/samples/roster.csv --out build/paper \\
+          --format pdf,key     # pdf/a4/ and pdf/letter/: per student, all students, answer key
     """
     if roster is not None and variants is not None:
         raise click.UsageError("give either --roster or --variants, not both")
-    result = _run(build_quiz, spec, out, roster=roster, variants=variants, formats=formats)
+    result = _run(build_quiz, spec, out, roster=roster, variants=variants, formats=formats, strict=strict)
     click.echo(result.summary())
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @quiz.command()
@@ -96,9 +105,12 @@ def grade(key_dir: Path, responses: Path, out: Path) -> None:
 
     RESPONSES has a header `student_id,q1,q2,…` (one column per question position) and one
     row per student: a letter for single-answer and true/false questions, letters separated
-    by commas for select-all questions ("A,C"), a number for numeric ones; blank scores 0.
-    Select-all questions score right-minus-wrong: +1/k per correct option marked, -1/w per
-    wrong option marked, floored at 0.
+    by commas for select-all questions ("A,C"), a number for numeric ones, the letters in the
+    student's order for ordering questions ("C,A,D,B"), one letter per prompt for matching
+    ones ("B,A,C" or "1B,2A,3C"); blank scores 0. Select-all questions score right-minus-wrong:
+    +1/k per correct option marked, -1/w per wrong option marked, floored at 0. Ordering
+    questions score the longest subsequence in the right relative order / items (Moodle's
+    "longest ordered subset"); matching questions the share of prompts matched.
 
     \b
     Example:

@@ -6,7 +6,7 @@ snippet really printed when the quiz was built, so a key can never disagree with
 The snippet is bank data, so it runs confined by a statement allow-list, checked on the
 parsed tree before anything runs:
 
-- statements: assignments (also ``x[i] = ...`` and ``+=``), ``for`` over ``range``/a sequence,
+- statements: assignments (also ``x[i] = ...`` and ``+=``), ``for`` (with break/continue),
   ``if``, and expression statements; no import, def, lambda, class, while, with, try, del,
   global, f-strings or names/attributes starting with ``_``;
 - names: ``np`` (a few dozen NumPy functions, listed in NUMPY below, no I/O, no random state of
@@ -52,7 +52,7 @@ class SnippetError(ValueError):
 
 # --------------------------------------------------------------------------- the allow-list
 
-_STATEMENTS = (ast.Module, ast.Assign, ast.AugAssign, ast.Expr, ast.For, ast.If, ast.Pass)
+_STATEMENTS = (ast.Module, ast.Assign, ast.AugAssign, ast.Expr, ast.For, ast.If, ast.Pass, ast.Break, ast.Continue)
 _EXPRESSIONS = (
     ast.Name, ast.Constant, ast.Attribute, ast.Subscript, ast.Slice, ast.Tuple, ast.List, ast.Call,
     ast.keyword, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.ListComp,
@@ -236,6 +236,15 @@ _BUILTINS = {name: getattr(builtins, name) for name in (
 _GLOBALS_NAMES = {"np", "print", "range", "True", "False", "None", *_BUILTINS}
 
 
+def _numpy_import(name: str, *args: Any, **kwargs: Any) -> Any:
+    """NumPy's C code imports its helpers lazily through the running frame's __import__ (e.g. on
+    ``x.mean()``); only NumPy's own modules are importable that way. Snippet code cannot call this:
+    check() refuses every name that starts with '_'."""
+    if name == "numpy" or name.startswith("numpy."):
+        return builtins.__import__(name, *args, **kwargs)
+    raise SnippetError(f"importing {name!r} is not allowed in a quiz snippet")
+
+
 def plain(value: Any) -> Any:
     """A printed value as plain Python data: arrays become nested lists, NumPy scalars numbers."""
     if isinstance(value, np.ndarray):
@@ -264,7 +273,7 @@ def _run_cached(source: str) -> tuple[Any, ...]:
         printed.append(plain(values[0]) if len(values) == 1 else tuple(plain(v) for v in values))
 
     env: dict[str, Any] = {
-        "__builtins__": {**_BUILTINS, "range": _safe_range, "print": capture},
+        "__builtins__": {**_BUILTINS, "range": _safe_range, "print": capture, "__import__": _numpy_import},
         "np": _numpy_namespace(), "_dg_bin": _binop, "_dg_attr": _attr,
     }
     lines = 0

@@ -8,14 +8,20 @@ responses.csv has a header row, `student_id` first, then one column per question
     s1002,,A,1.5e-2
 
 Cells hold a choice letter (single answer, true/false; T/F also work), letters separated
-by commas for select-all questions, or a number. A blank cell scores 0.
+by commas for select-all questions, a number, the letters of an ordering question in the
+order the student put them ("C,A,D,B"), or a matching question's letter per prompt
+("B,A,C" or "1B,2A,3C"; "-" leaves a prompt unanswered). A blank cell scores 0.
 
 Scoring rules:
 - single answer and true/false: full points for the correct letter, else 0 (more than one
   letter marked scores 0);
 - select all (right-minus-wrong): each correct option marked earns 1/k of the points (k
   correct options), each wrong option marked costs 1/w (w wrong options), floored at 0;
-- numeric: full points within the variant's tolerance (absolute, or relative to the answer).
+- numeric: full points within the variant's tolerance (absolute, or relative to the answer);
+- ordering (Moodle's "longest ordered subset"): the share of the n items in the longest
+  subsequence the student put in the right relative order (not necessarily adjacent); a
+  subsequence of one item counts as none, as in Moodle;
+- matching: the share of prompts matched to their answer (no penalty for wrong matches).
 """
 
 from __future__ import annotations
@@ -125,6 +131,104 @@ def _letters(raw: str, n: int, qtype: str, where: str) -> tuple[int, ...]:
     return tuple(sorted({allowed.index(t) for t in tokens}))
 
 
+def _sequence(raw: str, n: int, where: str) -> list[int]:
+    """Presented indices in the order written: 'C,A,B' or 'CAB' → [2, 0, 1]; each letter at most once."""
+    text = raw.strip().upper()
+    tokens = [t for t in _SPLIT.split(text) if t]
+    if len(tokens) == 1 and len(tokens[0]) > 1 and tokens[0].isalpha():
+        tokens = list(tokens[0])
+    allowed = LETTERS[:n]
+    for t in tokens:
+        if len(t) != 1 or t not in allowed:
+            raise QuizError(f"{where}: {raw.strip()!r} is not an order of the letters {allowed[0]}-{allowed[-1]} "
+                            f"(write them in your order, e.g. {','.join(reversed(allowed))})")
+    repeated = sorted({t for t in tokens if tokens.count(t) > 1})
+    if repeated:
+        raise QuizError(f"{where}: letter {repeated[0]} appears twice in {raw.strip()!r}")
+    return [allowed.index(t) for t in tokens]
+
+
+_MATCH_PAIR = re.compile(r"^(\d+)\s*[-:=>.]*\s*([A-Z?_-])$")
+
+
+def _matching(raw: str, n_prompts: int, n_answers: int, where: str) -> list[int | None]:
+    """Per prompt, the presented answer index written for it (None: left blank).
+
+    'B,A,C' gives prompt 1 → B, 2 → A, 3 → C; '1B, 3C' or '1-B 3-C' names prompts explicitly.
+    """
+    text = raw.strip().upper()
+    tokens = [t for t in re.split(r"[\s,;/]+", text) if t]
+    if len(tokens) == 1 and len(tokens[0]) > 1 and all(c in LETTERS + "?_-" for c in tokens[0]):
+        tokens = list(tokens[0])
+    allowed = LETTERS[:n_answers]
+    out: list[int | None] = [None] * n_prompts
+    explicit = [_MATCH_PAIR.match(t) for t in tokens]
+    if tokens and all(explicit):
+        pairs = [(int(m.group(1)), m.group(2)) for m in explicit if m]
+    elif not any(explicit) and len(tokens) <= n_prompts:
+        pairs = list(enumerate(tokens, start=1))
+    else:
+        raise QuizError(f"{where}: {raw.strip()!r} is not a matching answer (write one letter per prompt, "
+                        f"e.g. {','.join(allowed[:n_prompts])}, or pairs like 1{allowed[0]},2{allowed[-1]})")
+    for number, letter in pairs:
+        if not 1 <= number <= n_prompts:
+            raise QuizError(f"{where}: there is no prompt {number} (the question has {n_prompts})")
+        if letter in "?_-":
+            continue
+        if len(letter) != 1 or letter not in allowed:
+            raise QuizError(f"{where}: {letter!r} is not an answer letter (expected {allowed[0]}-{allowed[-1]})")
+        out[number - 1] = allowed.index(letter)
+    return out
+
+
+def longest_ordered_subset(positions: list[int]) -> int:
+    """Length of the longest strictly increasing subsequence of positions (patience sorting).
+
+    positions[k] is the right position of the item the student put k-th; the items of that
+    subsequence are in the right relative order, which is what Moodle's ordering question
+    credits under "longest ordered subset".
+    """
+    tails: list[int] = []
+    for p in positions:
+        lo, hi = 0, len(tails)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if tails[mid] < p:
+                lo = mid + 1
+            else:
+                hi = mid
+        tails[lo:lo + 1] = [p]
+    return len(tails)
+
+
+def _score_arranged(variant: dict[str, Any], order: list[int], raw: str, where: str,
+                    base: dict[str, Any]) -> ItemResult:
+    """Score an ordering or matching answer (partial credit; see the module doc)."""
+    points = base["points"]
+    choices = variant["choices"]
+    if variant["type"] == "ordering":
+        n = len(choices)
+        written = [order[k] for k in _sequence(raw, n, where)]  # canonical index = right position
+        best = longest_ordered_subset(written)
+        right = best if best >= 2 else 0  # Moodle ignores single-item "subsets"
+        fraction = right / n
+        note = "Correct." if fraction == 1 else (
+            f"{right} of {n} items in the right relative order" +
+            (f"; {n - len(written)} item(s) not placed" if len(written) < n else "") + ".")
+        return ItemResult(score=points * fraction, chosen=tuple(written),
+                          category="correct" if fraction == 1 else ("partial" if right else "wrong"),
+                          feedback=note, **base)
+    matches = variant["matches"]
+    written_m = _matching(raw, len(matches), len(choices), where)
+    chosen = tuple(-1 if k is None else order[k] for k in written_m)
+    right = sum(1 for c, m in zip(chosen, matches, strict=True) if c == m)
+    fraction = right / len(matches)
+    note = "Correct." if fraction == 1 else f"{right} of {len(matches)} prompts matched to their answer."
+    return ItemResult(score=points * fraction, chosen=chosen,
+                      category="correct" if fraction == 1 else ("partial" if right else "wrong"),
+                      feedback=note, **base)
+
+
 def _number(raw: str, where: str) -> float:
     try:
         value = float(raw.strip().replace("−", "-"))
@@ -142,6 +246,8 @@ def score_item(variant: dict[str, Any], order: list[int], points: float, raw: st
     base = dict(position=position, qid=qid, vid=vid, response=raw.strip(), points=points)
     if not raw.strip():
         return ItemResult(score=0.0, feedback="No answer given.", **base)
+    if variant["type"] in ("ordering", "matching"):
+        return _score_arranged(variant, order, raw, where, base)
     if variant["type"] == "numeric":
         value = _number(raw, where)
         answer, tol = variant["answer"], variant["abs_tol"]

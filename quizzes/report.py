@@ -88,6 +88,9 @@ def option_counts(grading: Grading) -> dict[str, list[OptionCount]]:
                        for k, m in enumerate(first.get("misconceptions", []))]
             labels.append(("other", "other wrong value", False))
             counts = [OptionCount(label, sum(1 for i in items if i.category == cat), ok) for cat, label, ok in labels]
+        elif q["type"] in ("ordering", "matching"):  # partial credit: how many got it all, some or none
+            labels = [("correct", "all right", True), ("partial", "partly right", False), ("wrong", "none right", False)]
+            counts = [OptionCount(label, sum(1 for i in items if i.category == cat), ok) for cat, label, ok in labels]
         else:
             # Whether an option is the key can depend on the parameters (e.g. a diagnosis):
             # mark it correct when it is the key for most students and say for how many.
@@ -226,6 +229,13 @@ def feedback_context(grading: Grading, result: StudentResult) -> dict[str, Any]:
         yours = item.response or "(blank)"
         if v["type"] == "numeric":
             right = fmt_num(v["answer"])
+        elif v["type"] in ("ordering", "matching"):
+            shown = {i: LETTERS[k] for k, i in enumerate(ki["order"])}
+            if v["type"] == "ordering":
+                right = " → ".join(f"{shown[i]}: {_short(c['text'], 40)}" for i, c in enumerate(v["choices"]))
+            else:
+                right = "; ".join(f"{n}. {_short(p, 30)} → {shown[m]}: {_short(v['choices'][m]['text'], 40)}"
+                                  for n, (p, m) in enumerate(zip(v["prompts"], v["matches"], strict=True), start=1))
         else:
             order = ki["order"]
             shown = {i: LETTERS[k] for k, i in enumerate(order)}

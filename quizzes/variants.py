@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import SecurityError
 
+from . import codeoutput
 from .errors import QuizError
 from .model import Choice, Question, Tolerance, Variant
 from .params import draw_all, rng_for, short_hash
@@ -39,7 +40,25 @@ def _context(q: Question, params: dict[str, Any]) -> dict[str, Any]:
             ctx[name] = evaluate(source, ctx)
         except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
             raise _fail(q, "let", exc, params) from exc
+    if q.code:
+        _run_code(q, ctx, params)
     return ctx
+
+
+# What a code question's expressions see besides its parameters: the printed values and how to
+# compare and show them (numerically, never through NumPy's repr).
+_CODE_HELPERS = {"same_output": codeoutput.same_output, "output_text": codeoutput.format_output,
+                 "as_number": codeoutput.as_number}
+
+
+def _run_code(q: Question, ctx: dict[str, Any], params: dict[str, Any]) -> None:
+    """Render q's snippet, run it confined, and put what it printed into ctx (output = the last print)."""
+    try:
+        source = render_text(q.code, ctx)
+        printed = codeoutput.run_snippet(source)
+    except (TemplateError, codeoutput.SnippetError) as exc:
+        raise _fail(q, "code", exc, params) from exc
+    ctx.update(_CODE_HELPERS, code=source, outputs=printed, output=printed[-1])
 
 
 def _satisfied(q: Question, ctx: dict[str, Any], params: dict[str, Any]) -> bool:
@@ -126,23 +145,44 @@ def render_with_params(q: Question, params_key: tuple[tuple[str, Any], ...]) -> 
         key = "misconceptions"
         misconceptions = tuple((float(evaluate(m.value, ctx)), render_text(m.feedback, ctx))
                                for m in q.misconceptions)
+        key = "pairs"
+        prompts = tuple(render_text(p, ctx) for p in q.prompts)
         key = "stem"
         stem = render_text(q.stem, ctx)
+        if q.code:  # the snippet is shown after the question, as a fenced block every format renders
+            stem += "\n\n```\n" + ctx["code"] + "\n```"
         key = "explanation"
         explanation = render_text(q.explanation, ctx)
+    except codeoutput.SnippetError as exc:
+        raise _fail(q, "code" if key == "answer" else key, exc, params) from exc
     except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
         raise _fail(q, key, exc, params) from exc
     return Variant(
         qid=q.id, vid=f"{q.id}@{short_hash(q.id, params_key)}" if params_key else q.id, topic=q.topic,
         type=q.type, difficulty=q.difficulty, points=q.points, stem=stem, explanation=explanation,
         choices=tuple(choices), answer=answer, tolerance=q.tolerance, misconceptions=misconceptions,
-        params=params_key, shuffle=q.shuffle,
+        params=params_key, shuffle=q.shuffle, prompts=prompts, matches=q.matches, code=ctx.get("code", ""),
     )
 
 
 def choice_order(variant: Variant, shuffle: bool, *seed_parts: object) -> tuple[int, ...]:
-    """The presented order of a variant's options (canonical indices), shuffled per seed when allowed."""
+    """The presented order of a variant's options (canonical indices), shuffled per seed when allowed.
+
+    Ordering and matching questions are always shuffled, and never left in their right order
+    (that order is the key), whatever the spec says.
+    """
     n = len(variant.choices)
-    if not shuffle or not variant.shuffle or n < 2:
+    arranged = variant.type in ("ordering", "matching")
+    if (not arranged and (not shuffle or not variant.shuffle)) or n < 2:
         return tuple(range(n))
-    return tuple(int(i) for i in rng_for(*seed_parts, variant.qid, "choices").permutation(n))
+    order = tuple(int(i) for i in rng_for(*seed_parts, variant.qid, "choices").permutation(n))
+    if arranged and _gives_key_away(variant, order):
+        order = order[1:] + order[:1]  # a rotation is never the identity again (n >= 2)
+    return order
+
+
+def _gives_key_away(variant: Variant, order: tuple[int, ...]) -> bool:
+    if variant.type == "ordering":
+        return order == tuple(range(len(order)))
+    # matching: prompt k's answer printed as letter k for every prompt
+    return all(k < len(order) and order[k] == i for k, i in enumerate(variant.matches))

@@ -31,7 +31,7 @@ def answer_text(item: Item) -> str:
         assert v.answer is not None
         return f"{fmt_num(v.answer)} ({tolerance_text(v)})"
     letters = item.correct_letters()
-    if v.type == "multiple":
+    if v.type in ("multiple", "ordering", "matching"):
         return letters.replace(",", ", ")
     text = " ".join(v.choices[item.order[ord(letters) - 65]].text.replace("`", "").split())
     return f"{letters}: {text}" if len(text) <= 40 else f"{letters}: {text[:36]}…"

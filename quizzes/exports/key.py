@@ -34,6 +34,8 @@ def variant_record(v: Variant) -> dict[str, Any]:
                       misconceptions=[{"value": value, "feedback": fb} for value, fb in v.misconceptions])
     else:
         record["choices"] = [{"text": c.text, "correct": c.correct, "feedback": c.feedback} for c in v.choices]
+    if v.type == "matching":  # prompt i's answer is choices[matches[i]]
+        record.update(prompts=list(v.prompts), matches=list(v.matches))
     return record
 
 
@@ -55,6 +57,9 @@ def key_data(quiz: BuiltQuiz) -> dict[str, Any]:
         "spec": Path(quiz.spec.file).name,
         "multiple_answer_rule": "right-minus-wrong: +1/k per correct option chosen (k correct), "
                                 "-1/w per wrong option chosen (w wrong), floored at 0",
+        "ordering_rule": "longest ordered subset (as Moodle): items in the longest subsequence in the right "
+                         "relative order / items, a one-item subsequence counting 0",
+        "matching_rule": "prompts matched to their answer / prompts",
         "questions": [{"qid": q.id, "topic": q.topic, "type": q.type, "difficulty": q.difficulty,
                        "points": points} for q, points in quiz.questions],
         "variants": variants,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
 from ..errors import QuizError
 from ..model import Variant
+
+if TYPE_CHECKING:  # assemble imports the exporters' text helpers; avoid the cycle at run time
+    from ..assemble import BuiltQuiz
 
 # Moodle accepts only these answer grades (and their negatives), in percent.
 MOODLE_FRACTIONS = (100, 90, 83.33333, 80, 75, 70, 66.66667, 60, 50, 40, 33.33333, 30, 25, 20, 16.66667,
@@ -68,3 +72,34 @@ def canvas_scale(v: Variant) -> int:
                         "below 1e-4 to 0; give the question an absolute tolerance or rescale its answer",
                         qid=v.qid)
     return k
+
+
+# Formats that cannot hold a question type: the build writes them without those questions and
+# warns (or, with --strict, refuses). GIFT and Canvas QTI 1.2 (Classic Quizzes) have no ordering.
+FORMAT_NAMES = {"gift": "GIFT", "qti": "Canvas QTI 1.2", "moodle": "Moodle XML"}
+UNSUPPORTED_TYPES = {"gift": {"ordering"}, "qti": {"ordering"}}
+
+
+def unsupported(v: Variant, fmt: str) -> str | None:
+    """Why format fmt cannot hold variant v (a phrase), or None when it can."""
+    if v.type in UNSUPPORTED_TYPES.get(fmt, set()):
+        return f"{FORMAT_NAMES[fmt]} has no {v.type} questions"
+    if fmt == "gift" and v.type == "matching" and any("->" in t for t in (*v.prompts, *(c.text for c in v.choices))):
+        return "GIFT matching cannot hold a '->' inside a prompt or answer"
+    return None
+
+
+def skipped_questions(quiz: BuiltQuiz, fmt: str) -> list[tuple[str, str]]:
+    """(question id, reason) for each question of the quiz that format fmt leaves out."""
+    out = []
+    for qid, variants in quiz.variants_by_question().items():
+        reason = next((r for r in (unsupported(v, fmt) for v in variants) if r), None)
+        if reason:
+            out.append((qid, reason))
+    return out
+
+
+def kept_variants(quiz: BuiltQuiz, fmt: str) -> dict[str, list[Variant]]:
+    """The quiz's variants by question, without the questions format fmt cannot hold."""
+    skipped = {qid for qid, _ in skipped_questions(quiz, fmt)}
+    return {qid: vs for qid, vs in quiz.variants_by_question().items() if qid not in skipped}

@@ -3,6 +3,9 @@
 As R/exams does it: the quiz then holds one "random question from category" slot per
 question, and Moodle draws one variant per student. Numeric tolerances are absolute (a
 relative one is converted per variant), multiple-answer weights snap to Moodle's fractions.
+Ordering questions use Moodle's ordering type (standard since Moodle 4.4) graded by "longest
+ordered subset", as `deepgrade quiz grade` does; matching questions use Moodle's matching
+type, where each prompt is worth the same share, with distractors as answers without a prompt.
 """
 
 from __future__ import annotations
@@ -46,8 +49,48 @@ def _answer(q: ET.Element, fraction: str, text: str, feedback: str, fmt: str = "
     return ans
 
 
+def _combined_feedback(q: ET.Element) -> None:
+    _text(q, "correctfeedback", "Correct.")
+    _text(q, "partiallycorrectfeedback", "Partly correct.")
+    _text(q, "incorrectfeedback", "Incorrect.")
+
+
+def _ordering(v: Variant, name: str, points: float) -> ET.Element:
+    q = ET.Element("question", type="ordering")
+    _common(q, v, name, points)
+    for tag, text in (("layouttype", "VERTICAL"), ("selecttype", "ALL"), ("selectcount", str(len(v.choices))),
+                      ("gradingtype", "LONGEST_ORDERED_SUBSET"), ("showgrading", "SHOW"),
+                      ("numberingstyle", "none")):
+        ET.SubElement(q, tag).text = text
+    _combined_feedback(q)
+    ET.SubElement(q, "shownumcorrect")
+    for k, choice in enumerate(v.choices, start=1):  # the fraction holds each item's right position
+        ans = ET.SubElement(q, "answer", fraction=f"{k:.7f}", format="html")
+        ET.SubElement(ans, "text").text = str(html_inline(choice.text))
+    return q
+
+
+def _matching(v: Variant, name: str, points: float) -> ET.Element:
+    q = ET.Element("question", type="matching")
+    _common(q, v, name, points)
+    ET.SubElement(q, "shuffleanswers").text = "true"  # always: the bank order would give the key away
+    _combined_feedback(q)
+    for prompt, k in zip(v.prompts, v.matches, strict=True):
+        sub = _text(q, "subquestion", str(html_block(prompt)))
+        ET.SubElement(ET.SubElement(sub, "answer"), "text").text = v.choices[k].text.replace("`", "")
+    for k, choice in enumerate(v.choices):
+        if k not in v.matches:  # a distractor: an answer with an empty prompt
+            sub = _text(q, "subquestion", "")
+            ET.SubElement(ET.SubElement(sub, "answer"), "text").text = choice.text.replace("`", "")
+    return q
+
+
 def question_element(v: Variant, name: str, points: float, shuffle: bool) -> ET.Element:
     """One variant as a Moodle <question>."""
+    if v.type == "ordering":
+        return _ordering(v, name, points)
+    if v.type == "matching":
+        return _matching(v, name, points)
     if v.type == "numeric":
         q = ET.Element("question", type="numerical")
         _common(q, v, name, points)

@@ -5,7 +5,10 @@ The assessment has one question group per question (pick 1, with all its variant
 gives each student one variant, as R/exams's Canvas export does; the banks under
 non_cc_assessments/ hold every variant of a topic for reuse. Canvas keeps 4 decimals of
 numeric answers, so an answer or tolerance below 1e-4 is rescaled by a power of ten and the
-stem says so (or the export refuses with a clear message when no scaling works).
+stem says so (or the export refuses with a clear message when no scaling works). Matching
+questions are Canvas matching_question items (each prompt worth an equal share, distractors as
+extra answers); Classic Quizzes have no ordering type, so ordering questions are left out and the
+build warns (see lms.unsupported).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from ..assemble import BuiltQuiz
 from ..model import Variant
 from ..params import short_hash
-from .lms import absolute_tolerance, canvas_scale
+from .lms import absolute_tolerance, canvas_scale, kept_variants
 from .text import html_block, html_inline, plain
 
 QTI_NS = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
@@ -49,8 +52,43 @@ def _condition(resp: ET.Element, cont: str) -> tuple[ET.Element, ET.Element]:
     return cond, ET.SubElement(cond, "conditionvar")
 
 
+def matching_item(v: Variant, ident: str, points: float) -> ET.Element:
+    """A matching variant as a Canvas matching_question: one response_lid per prompt, all answers in each."""
+    item = ET.Element("item", ident=ident, title=v.qid)
+    prompt_ids = [f"{ident}_p{i}" for i in range(len(v.prompts))]
+    answer_ids = [f"{ident}_a{k}" for k in range(len(v.choices))]
+    _meta(ET.SubElement(item, "itemmetadata"), {
+        "question_type": "matching_question",
+        "points_possible": f"{points:g}",
+        "original_answer_ids": ",".join(prompt_ids),
+        "assessment_question_identifierref": f"{ident}_ref",
+    })
+    pres = ET.SubElement(item, "presentation")
+    _mattext(pres, str(html_block(v.stem)))
+    for pid, prompt in zip(prompt_ids, v.prompts, strict=True):
+        lid = ET.SubElement(pres, "response_lid", ident=f"response_{pid}")
+        ET.SubElement(ET.SubElement(lid, "material"), "mattext", texttype="text/plain").text = plain(prompt)
+        render = ET.SubElement(lid, "render_choice")
+        for aid, choice in zip(answer_ids, v.choices, strict=True):
+            label = ET.SubElement(render, "response_label", ident=aid)
+            ET.SubElement(ET.SubElement(label, "material"), "mattext").text = plain(choice.text)
+    resp = ET.SubElement(item, "resprocessing")
+    outcomes = ET.SubElement(resp, "outcomes")
+    ET.SubElement(outcomes, "decvar", maxvalue="100", minvalue="0", varname="SCORE", vartype="Decimal")
+    share = 100 / len(v.prompts)
+    for pid, k in zip(prompt_ids, v.matches, strict=True):
+        cond = ET.SubElement(resp, "respcondition")
+        ET.SubElement(ET.SubElement(cond, "conditionvar"), "varequal", respident=f"response_{pid}").text = \
+            answer_ids[k]
+        ET.SubElement(cond, "setvar", varname="SCORE", action="Add").text = f"{share:.2f}"
+    _feedback(item, "general_fb", str(html_block(v.explanation)))
+    return item
+
+
 def item_element(v: Variant, ident: str, points: float) -> ET.Element:
     """One variant as a Canvas QTI <item>."""
+    if v.type == "matching":
+        return matching_item(v, ident, points)
     item = ET.Element("item", ident=ident, title=v.qid)
     qtype = {"single": "multiple_choice_question", "multiple": "multiple_answers_question",
              "truefalse": "true_false_question", "numeric": "numerical_question"}[v.type]
@@ -160,7 +198,7 @@ def assessment_xml(quiz: BuiltQuiz, assess_id: str, items: _Items | None = None)
     _meta(assessment, {"cc_maxattempts": "1"})
     top = ET.SubElement(assessment, "section", ident="root_section")
     parts = {}
-    for qid, variants in quiz.variants_by_question().items():
+    for qid, variants in kept_variants(quiz, "qti").items():
         points = quiz.points_of(qid)
         gid = f"g{short_hash(assess_id, qid, length=16)}"
         group = ET.SubElement(top, "section", ident=gid, title=qid)
@@ -192,7 +230,7 @@ def meta_xml(quiz: BuiltQuiz, assess_id: str) -> ET.Element:
         "scoring_policy": "keep_highest",
         "hide_results": "",
         "quiz_type": "assignment",
-        "points_possible": f"{quiz.total_points:.1f}",
+        "points_possible": f"{sum(quiz.points_of(qid) for qid in kept_variants(quiz, 'qti')):.1f}",
         "show_correct_answers": "true",
         "anonymous_submissions": "false",
         "could_be_locked": "false",
@@ -241,7 +279,7 @@ def qti_files(quiz: BuiltQuiz) -> dict[str, bytes]:
     assess_id = f"a{short_hash(quiz.spec.seed, quiz.spec.title, length=24)}"
     files: dict[str, bytes] = {}
     by_topic: dict[str, list[Variant]] = {}
-    for variants in quiz.variants_by_question().values():
+    for variants in kept_variants(quiz, "qti").values():
         by_topic.setdefault(variants[0].topic, []).extend(variants)
     banks = []
     items = _Items(quiz)

@@ -2,7 +2,8 @@
 
 Bank text is plain Unicode (σ′(z) ≤ 0.25, 10⁻⁶, √) with `backticks` for code and blank
 lines between paragraphs; single newlines inside a paragraph are soft wraps. Unicode
-math reads well everywhere without MathJax, so each format only needs escaping.
+math reads well everywhere without MathJax, so each format only needs escaping. A block
+fenced by ``` lines (a code-output question's snippet) is kept verbatim, line by line.
 """
 
 from __future__ import annotations
@@ -17,10 +18,23 @@ from markupsafe import Markup
 from ..model import Variant
 
 _CODE = re.compile(r"`([^`]+)`")
+_FENCE = re.compile(r"^```[^\n]*\n(.*?)\n```[ \t]*$", re.DOTALL | re.MULTILINE)
+
+
+def blocks(text: str) -> list[tuple[bool, str]]:
+    """(is_code, content) per block: prose paragraphs (soft wraps joined) and fenced code kept verbatim."""
+    out: list[tuple[bool, str]] = []
+    last = 0
+    for m in _FENCE.finditer(text):
+        out += [(False, p) for p in paragraphs(text[last:m.start()])]
+        out.append((True, m.group(1)))
+        last = m.end()
+    out += [(False, p) for p in paragraphs(text[last:])]
+    return out
 
 
 def paragraphs(text: str) -> list[str]:
-    """Paragraphs of text: split at blank lines, soft wraps joined with spaces."""
+    """Paragraphs of prose: split at blank lines, soft wraps joined with spaces."""
     return [" ".join(block.split()) for block in re.split(r"\n\s*\n", text.strip()) if block.strip()]
 
 
@@ -39,7 +53,8 @@ def html_inline(text: str) -> Markup:
 @lru_cache(maxsize=65536)
 def html_block(text: str) -> Markup:
     """Text as HTML paragraphs (cached: the same stems and explanations recur across students)."""
-    return Markup("".join(f"<p>{html_inline(p)}</p>" for p in paragraphs(text)))
+    return Markup("".join(f'<pre class="code"><code>{escape(p, quote=False)}</code></pre>' if code
+                          else f"<p>{html_inline(p)}</p>" for code, p in blocks(text)))
 
 
 # Markdown specials that would change the text: backslashes, asterisks, underscores at word edges
@@ -70,13 +85,14 @@ def md_inline(text: str, table: bool = False) -> str:
 
 @lru_cache(maxsize=65536)
 def md_block(text: str) -> str:
-    """Text as Markdown paragraphs (cached)."""
-    return "\n\n".join(md_inline(p) for p in paragraphs(text))
+    """Text as Markdown paragraphs (cached); code as an indented block, which every Markdown reads."""
+    return "\n\n".join("\n".join("    " + line for line in p.splitlines()) if code else md_inline(p)
+                       for code, p in blocks(text))
 
 
 def plain(text: str) -> str:
     """Text as one plain line per paragraph, backticks dropped (CSV cells, titles)."""
-    return " ".join(p.replace("`", "") for p in paragraphs(text))
+    return " ".join(" ".join(p.split()) if code else p.replace("`", "") for code, p in blocks(text))
 
 
 def lms_variants(variants: Iterable[Variant]) -> dict[str, list[Variant]]:

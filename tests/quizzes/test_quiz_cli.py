@@ -25,7 +25,7 @@ def test_check_default_bank_from_another_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the bank is found through the package, not the cwd
     result = CliRunner().invoke(quiz, ["check", "--seeds", "20"])
     assert result.exit_code == 0, result.output
-    assert "questions in 8 files" in result.output and result.output.rstrip().endswith("OK")
+    assert " questions in " in result.output and result.output.rstrip().endswith("OK")
 
 
 def test_check_reports_a_bad_bank_with_exit_status_1(tmp_path):
@@ -54,8 +54,8 @@ def test_cli_errors_are_one_clear_line(tmp_path):
     runner = CliRunner()
     spec = tiny_spec(tmp_path)
     result = runner.invoke(quiz, ["build", str(spec), "--variants", "2", "--out", str(tmp_path / "o"),
-                                  "--format", "pdf"])
-    assert result.exit_code == 1 and "unknown format 'pdf'" in result.output
+                                  "--format", "docx"])
+    assert result.exit_code == 1 and "unknown format 'docx'" in result.output
     result = runner.invoke(quiz, ["build", str(spec), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "--roster" in result.output
     runner.invoke(quiz, ["build", str(spec), "--variants", "2", "--out", str(tmp_path / "o"), "--format", "key"])
