@@ -7,10 +7,7 @@ function that the tests call directly.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -72,27 +69,27 @@ def build(topics: tuple[str, ...], check_only: bool) -> None:
 @main.command()
 @click.argument("topic")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def check(topic: str, path: Path | None) -> None:
-    """Run the public tests of TOPIC on your file (default: ./TOPIC.py).
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=2.0, show_default=True,
+              help="Seconds each call into your code may take (as in grading).")
+def check(topic: str, path: Path | None, timeout: float) -> None:
+    """Run the public tests of TOPIC on your file (default: ./TOPIC.py, else ./TOPIC.ipynb).
 
-    The public tests are a few honest checks; the hidden graders check much more.
+    Your code runs in the same sandbox and under the same time limits as grading, so an
+    infinite loop fails its test instead of hanging. A notebook is checked as its code
+    cells. The public tests are a few honest checks; the hidden graders check much more.
+
+    \b
+    Examples: deepgrade check activations activations.py
+              deepgrade check activations activations.ipynb
     """
-    from autograder.build import ASSIGNMENTS
+    from autograder.selfcheck import CheckError, run_public_tests
 
-    tests = ASSIGNMENTS / topic / f"test_{topic}.py"
-    if not tests.exists():
-        topics = sorted(p.name for p in ASSIGNMENTS.iterdir() if (p / f"test_{p.name}.py").exists())
-        raise click.ClickException(f"no public tests for {topic!r}; topics: {', '.join(topics)}")
-    path = path or Path(f"{topic}.py")
-    if not path.exists():
-        raise click.ClickException(f"{path} not found; pass the path of your {topic}.py")
-    with tempfile.TemporaryDirectory(prefix="deepgrade-check-") as tmp:
-        for sibling in path.resolve().parent.glob("*.py"):
-            shutil.copy(sibling, tmp)
-        shutil.copy(path, Path(tmp) / f"{topic}.py")
-        shutil.copy(tests, tmp)
-        code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", tmp,
-                                "-c", "/dev/null", str(Path(tmp) / tests.name)], cwd=tmp)
+    if path is None:
+        path = next((p for p in (Path(f"{topic}.py"), Path(f"{topic}.ipynb")) if p.exists()), Path(f"{topic}.py"))
+    try:
+        code = run_public_tests(topic, path, call_timeout=timeout, echo=click.echo)
+    except CheckError as exc:
+        raise click.ClickException(str(exc)) from None
     sys.exit(code)
 
 
@@ -132,7 +129,7 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
               deepgrade grade --course mycourse
               deepgrade grade activations --course mycourse --force
     """
-    from autograder.batch import BatchError, class_table, grade_folder, resolve_topics
+    from autograder.batch import BatchError, check_out_dir, class_table, grade_folder, resolve_topics
     from autograder.grading import jobs_for_folder
 
     if course_dir is not None or (submissions is None and (Path.cwd() / "deepgrade.toml").is_file()):
@@ -145,6 +142,7 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
         topics = resolve_topics(topic)
         if not submissions.is_dir():
             raise BatchError(f"submissions folder {submissions} does not exist")
+        check_out_dir(out_dir)  # before any grading: a bad --out must not cost a graded batch
         jobs = jobs_for_folder(submissions, topics)
         if not jobs:
             raise BatchError(f"no student folders in {submissions} (expected <student_id>/<topic>.py)")
@@ -171,6 +169,7 @@ def _grade_course(course_dir: Path | None, topic: str | None, *, workers: int | 
     from autograder.batch import BatchError, resolve_topics
     from autograder.gradebook import CourseBusy, CourseError, Gradebook, grade_course, load_course
     from autograder.gradebook.exports import text_table
+    from autograder.names import printable
 
     bar = None
 
@@ -204,7 +203,9 @@ def _grade_course(course_dir: Path | None, topic: str | None, *, workers: int | 
         if n:
             click.echo(f"quiz {name}: {n} student(s) graded")
     if report.unknown_students:
-        click.echo(f"not on the roster: {', '.join(report.unknown_students)}")
+        click.echo(f"not on the roster: {', '.join(map(printable, report.unknown_students))}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"\n{len(report.graded)} graded, {report.skipped} unchanged, in {report.elapsed:.1f} s "
                f"-> {course.db_path}")
 
@@ -273,7 +274,10 @@ def export(course_dir: Path | None, fmt: str, out: Path | None) -> None:
 
     course, book = _open_course(course_dir)
     with book:
-        click.echo(f"wrote {write_export(course, book, fmt, out)}")
+        try:
+            click.echo(f"wrote {write_export(course, book, fmt, out)}")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out or 'the export'}: {exc.strerror or exc}") from None
 
 
 @main.command()
@@ -328,7 +332,10 @@ def report(course_dir: Path | None, out: Path | None) -> None:
 
     course, book = _open_course(course_dir)
     with book:
-        click.echo(f"wrote {write_report(course, book, out)}")
+        try:
+            click.echo(f"wrote {write_report(course, book, out)}")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out or 'the report'}: {exc.strerror or exc}") from None
 
 
 @main.command()

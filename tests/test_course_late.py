@@ -82,6 +82,8 @@ def test_extensions_move_the_deadline_and_changes_apply_without_regrading(tmp_pa
     root = make_course(tmp_path / "c", ["s1", "s2"], ["residual"], due={"residual": "2025-10-06T23:59:00Z"},
                        late="percent_per_day = 10\ngrace_minutes = 0\nmax_days = 5",
                        toml_extra="s1 = { residual = 2 }\n")
+    toml = root / "deepgrade.toml"  # file times: an opt-in source (the student sets them)
+    toml.write_text(toml.read_text().replace('submission_time = "manifest"', 'submission_time = "mtime"'))
     submitted = (DUE + DAY + timedelta(hours=3)).timestamp()  # 27 h late
     for s in ("s1", "s2"):
         os.utime(submit(root, "residual", s), (submitted, submitted))

@@ -39,6 +39,7 @@ class Assignment:
     weight: float
     points: float | None  # scale scores to this many points; None: the graders' own total
     late: LatePolicy
+    due_has_time: bool = True  # False: `due` was a bare date, which means the start of that day
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Course:
     assignments: dict[str, Assignment]
     quizzes: dict[str, Quiz]
     extensions: dict[tuple[str, str], float]  # (student_id, topic) -> days
+    submission_time: str = "manifest"  # where submission times come from (SUBMISSION_TIME_SOURCES)
     similarity: dict = field(default_factory=dict)  # [similarity], checked by _similarity
 
     @property
@@ -107,7 +109,7 @@ class Course:
 # ---------------------------------------------------------------------------- loading
 
 _SECTIONS = {"course", "late", "assignments", "quizzes", "extensions", "service", "similarity"}  # [service]: autograder.service; [similarity]: autograder.similarity
-_COURSE_KEYS = {"name", "timezone", "roster", "submissions"}
+_COURSE_KEYS = {"name", "timezone", "roster", "submissions", "submission_time"}
 _LATE_KEYS = {"percent_per_day", "grace_minutes", "max_days"}
 _ASSIGNMENT_KEYS = {"title", "due", "weight", "points", "late"}
 _QUIZ_KEYS = {"title", "key", "responses", "weight", "points"}
@@ -159,7 +161,7 @@ def load_course(course_dir: str | Path | None = None) -> Course:
             raise CourseError(f"{here} late: expected a table like {{ percent_per_day = 5 }}")
         assignments[topic] = Assignment(
             topic=topic, title=_text(spec, "title", here, default=topic),
-            due=_due(spec.get("due"), tz, f"{here} due"),
+            due=_due(spec.get("due"), tz, f"{here} due"), due_has_time=_has_time(spec.get("due")),
             weight=_number(spec, "weight", here, default=1.0),
             points=_number(spec, "points", here, default=None, positive=True),
             late=_late(own_late, f"{here} late", late),
@@ -198,12 +200,16 @@ def load_course(course_dir: str | Path | None = None) -> Course:
                 raise CourseError(f"{here}: {topic} = {days!r}: days must be a number >= 0")
             extensions[(str(student), topic)] = float(days)
 
+    roster_path = root / _text(info, "roster", f"{where} [course]", default="roster.csv")
+    if extensions and roster_path.exists():
+        check_extension_ids(extensions, read_roster(roster_path), f"{where} [extensions]")
     return Course(
         root=root, name=_text(info, "name", f"{where} [course]", default=root.name),
         timezone=tz, timezone_name=tz_name,
         roster_path=root / _text(info, "roster", f"{where} [course]", default="roster.csv"),
         submissions_dir=root / _text(info, "submissions", f"{where} [course]", default="submissions"),
         late=late, assignments=assignments, quizzes=quizzes, extensions=extensions,
+        submission_time=_submission_time(info, f"{where} [course]"),
         similarity=_similarity(_table(data, "similarity", where), f"{where} [similarity]", root),
     )
 
@@ -294,7 +300,9 @@ def _zone(name: str, where: str) -> tzinfo:
 def parse_time(value: Any, tz: tzinfo, where: str) -> datetime:
     """A TOML datetime/date or an ISO 8601 string as an aware datetime (no offset: the course zone).
 
-    A bare date means the end of that day (23:59:59), which is what "due on the 6th" means.
+    A date without a time means the START of that day (00:00 in the course's zone), whether it
+    is written as a TOML date or as text; ``course_warnings`` says so for every due date
+    written that way, since "due on the 6th" is easily read as the end of it.
     """
     if isinstance(value, str):
         text = value.strip()
@@ -311,7 +319,7 @@ def parse_time(value: Any, tz: tzinfo, where: str) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=tz)
     if isinstance(value, date):
-        return datetime.combine(value, time(23, 59, 59), tzinfo=tz)
+        return datetime.combine(value, time(0, 0), tzinfo=tz)
     raise CourseError(f"{where}: {value!r} is not a date/time")
 
 
@@ -335,6 +343,10 @@ def read_roster(path: Path) -> list[RosterEntry]:
                 raise CourseError(f"{path}: the roster needs a student_id column (header: {', '.join(header)})")
             entries, seen = [], set()
             for line, row in enumerate(reader, start=2):
+                surplus = row.pop(None, None) or []  # cells beyond the header (a trailing comma)
+                if any(str(cell).strip() for cell in surplus):
+                    raise CourseError(f"{path}:{line}: {len(surplus)} more cell(s) than the header has columns "
+                                      f"({', '.join(header)})")
                 row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
                 sid = row.pop(id_col, "")
                 if not sid:
@@ -403,3 +415,48 @@ def scaffold_course(course_dir: str | Path, *, name: str | None = None, topics: 
         written.append(root / "submissions" / topic)
     load_course(root)  # what we wrote must load
     return written
+
+
+# ---------------------------------------------------------------------------- checks and warnings
+
+SUBMISSION_TIME_SOURCES = ("manifest", "first-seen", "mtime")
+
+
+def _submission_time(info: dict, where: str) -> str:
+    """[course] submission_time: manifest (the default), first-seen or mtime (see the README's caveats)."""
+    value = info.get("submission_time", "manifest")
+    if value not in SUBMISSION_TIME_SOURCES:
+        raise CourseError(f"{where}: submission_time = {value!r}: expected one of "
+                          f"{', '.join(map(repr, SUBMISSION_TIME_SOURCES))}")
+    return value
+
+
+def _has_time(value: Any) -> bool:
+    """Does a due date carry a time of day? (A TOML date or 'YYYY-MM-DD' text does not.)"""
+    if isinstance(value, str):
+        return len(value.strip()) > 10
+    return not (isinstance(value, date) and not isinstance(value, datetime))
+
+
+def check_extension_ids(extensions: dict[tuple[str, str], float], roster: list[RosterEntry], where: str) -> None:
+    """Refuse an extension for an id that is not on the roster (a typo would penalise the real student)."""
+    import difflib
+
+    ids = [e.student_id for e in roster]
+    for student in sorted({s for s, _ in extensions}):
+        if student not in ids:
+            close = difflib.get_close_matches(student, ids, n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(close)}?" if close else "; check roster.csv"
+            raise CourseError(f"{where}: {student!r} is not on the roster{hint}")
+
+
+def course_warnings(course: Course) -> list[str]:
+    """What an instructor should know before trusting late penalties: missing or date-only due dates."""
+    warnings = []
+    for topic, a in course.assignments.items():
+        if a.due is None:
+            warnings.append(f"[assignments.{topic}] has no due date: no late penalty is applied to it")
+        elif not a.due_has_time:
+            warnings.append(f"[assignments.{topic}] due date has no time: it means {course.local(a.due)}, the start "
+                            f"of that day; write e.g. \"{a.due.astimezone(course.timezone):%Y-%m-%d} 23:59\" for the end")
+    return warnings

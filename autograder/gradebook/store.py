@@ -35,6 +35,9 @@ def parse_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+UNTRUSTED_TIMES = ("mtime", "first-seen", "none")  # recorded once; only a manifest time is re-read every run
+
+
 @dataclass(frozen=True)
 class Scanned:
     """A student's folder for one topic as found on disk, before grading."""
@@ -168,28 +171,41 @@ class Gradebook:
         """Record what is in the folders now; return (student, topic) -> submission id.
 
         A folder whose content was seen before keeps its first submission time unless a
-        manifest (the LMS's record) says otherwise; new content is a new submission.
+        manifest (the LMS's record) says otherwise or the course's time source changed; new
+        content is a new submission.
         """
         ids: dict[tuple[str, str], int] = {}
         with self.transaction() as db:
             for s in scanned:
                 self._ensure_student(db, s.student_id)
-                row = db.execute("SELECT id, time_source, submitted_at FROM submissions "
+                row = db.execute("SELECT id, time_source, submitted_at, first_seen FROM submissions "
                                  "WHERE student_id = ? AND topic = ? AND content_hash = ?",
                                  (s.student_id, s.topic, s.content_hash)).fetchone()
                 if row is None:
+                    submitted_at = s.submitted_at
+                    if s.time_source == "first-seen":
+                        # Only a sibling file changed (same own-files part of the hash): still first seen then.
+                        own = s.content_hash.split(":")[0]
+                        seen = db.execute("SELECT MIN(submitted_at) FROM submissions WHERE student_id = ? AND "
+                                          "topic = ? AND time_source = 'first-seen' AND (content_hash = ? OR "
+                                          "content_hash LIKE ?)", (s.student_id, s.topic, own, own + ":%")).fetchone()
+                        submitted_at = parse_iso(seen[0]) or submitted_at
                     cur = db.execute(
                         "INSERT INTO submissions (student_id, topic, path, content_hash, submitted_at, time_source, "
                         "first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (s.student_id, s.topic, str(s.path), s.content_hash, iso(s.submitted_at), s.time_source,
+                        (s.student_id, s.topic, str(s.path), s.content_hash, iso(submitted_at), s.time_source,
                          iso(now_utc())))
                     sub_id = int(cur.lastrowid)
                 else:
                     sub_id = int(row["id"])
-                    if s.time_source != "mtime" and (row["time_source"], row["submitted_at"]) != \
-                            (s.time_source, iso(s.submitted_at)):
+                    # A manifest's time always applies; a file time or first-seen is recorded once, and
+                    # replaced only when the course switches to another source.
+                    changed = s.time_source != row["time_source"] or (
+                        s.time_source not in UNTRUSTED_TIMES and row["submitted_at"] != iso(s.submitted_at))
+                    if changed:
+                        when = row["first_seen"] if s.time_source == "first-seen" else iso(s.submitted_at)
                         db.execute("UPDATE submissions SET submitted_at = ?, time_source = ? WHERE id = ?",
-                                   (iso(s.submitted_at), s.time_source, sub_id))
+                                   (when, s.time_source, sub_id))
                 db.execute("UPDATE submissions SET is_current = (id = ?) WHERE student_id = ? AND topic = ?",
                            (sub_id, s.student_id, s.topic))
                 ids[(s.student_id, s.topic)] = sub_id
@@ -200,13 +216,14 @@ class Gradebook:
         policies (they may have changed since grading). Returns how many rows changed."""
         changed = 0
         with self.transaction() as db:
-            subs = db.execute("SELECT id, student_id, topic, submitted_at, late_days, late_seconds "
+            subs = db.execute("SELECT id, student_id, topic, submitted_at, time_source, late_days, late_seconds "
                               "FROM submissions").fetchall()
             days_of: dict[int, tuple[int, str]] = {}
             for r in subs:
                 if r["topic"] not in course.assignments:
                     continue
-                deadline = course.deadline(r["student_id"], r["topic"])
+                # No trustworthy time (no manifest, no opt-in source): never late.
+                deadline = None if r["time_source"] == "none" else course.deadline(r["student_id"], r["topic"])
                 submitted = parse_iso(r["submitted_at"])
                 assert submitted is not None
                 seconds = late_seconds(submitted, deadline)

@@ -2,7 +2,8 @@
 
 A run, under the course lock:
 1. roster, extensions and the submission folders are recorded (content hash, submission
-   time from a manifest or the files' mtime);
+   time from a manifest; without one, no late penalty unless deepgrade.toml opts in to
+   first-seen or mtime times);
 2. late days are recomputed from the current due dates, extensions and policies;
 3. every current submission not yet graded by the current graders (or all, with force) is
    graded; each result is committed in its own transaction the moment it arrives;
@@ -25,11 +26,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from autograder import __version__
-from autograder.gradebook.course import Course, CourseError
+from autograder.gradebook.course import Course, CourseError, course_warnings
 from autograder.gradebook.manifest import lookup, manifest_times
 from autograder.gradebook.store import Gradebook, Scanned
-from autograder.grading import DEFAULT_CALL_TIMEOUT, Job, grade_jobs, grader_version, read_student_files
+from autograder.grading import DEFAULT_CALL_TIMEOUT, Job, grade_jobs, grader_version
+from autograder.intake import Intake, IntakeError, failing_module, read_folder, student_modules
+from autograder.names import student_id_from_folder
 from autograder.results import SubmissionResult
+from autograder.sandbox.proxy import Budget
 
 LOCK_FILE = ".deepgrade.lock"
 
@@ -106,28 +110,88 @@ def content_hash(files: dict[str, bytes]) -> str:
     return h.hexdigest()
 
 
+NO_TIME = "none"  # time_source of a submission whose time nobody trustworthy recorded: never late
+
+
+def _read(course: Course, topic: str, folder: Path) -> Intake | None:
+    """One student's folder for one topic, read safely; None when nothing was handed in."""
+    try:
+        intake = read_folder(folder, root=course.submissions_dir / topic)
+    except IntakeError as exc:
+        return Intake(problems={folder.name: str(exc)})
+    return intake if intake.files or intake.problems else None
+
+
 def scan(course: Course, topics: list[str]) -> list[Scanned]:
-    """Every student folder with at least one .py file, per topic (empty folders: not submitted)."""
+    """Every student folder that holds a submission, per topic (empty folders: not submitted).
+
+    A student's latest files for the course's other topics come along, as in ``grade all``
+    (``regularization.py`` may import the same student's ``optimizers.py``); the folder's own
+    files win. The content hash is ``<own files>:<those sibling files>``, so a changed
+    sibling regrades the topic while the first part still identifies the submission itself.
+    Submission times come from the course's ``submission_time`` source (see ``_when``).
+    """
+    folders: dict[tuple[str, str], Path] = {}
+    for topic in course.topics:
+        base = course.submissions_dir / topic
+        if base.is_dir():
+            with os.scandir(base) as entries:
+                for e in entries:
+                    if not e.name.startswith(".") and e.is_dir():
+                        folders[(topic, e.name)] = base / e.name
+    intakes: dict[tuple[str, str], Intake | None] = {}
+
+    def intake_of(topic: str, name: str) -> Intake | None:
+        if (topic, name) not in intakes:
+            intakes[(topic, name)] = _read(course, topic, folders[(topic, name)])
+        return intakes[(topic, name)]
+
     found = []
     for topic in topics:
-        folder = course.submissions_dir / topic
-        if not folder.is_dir():
+        if not (course.submissions_dir / topic).is_dir():
             continue
         times, source = manifest_times(course.submissions_dir, topic, course.timezone)
-        for student in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            py = sorted(student.glob("*.py"))
-            if not py:
+        for name in sorted(n for t, n in folders if t == topic):
+            own = intake_of(topic, name)
+            if own is None:
                 continue
-            files, note = read_student_files(student)
-            when = lookup(times, student.name, topic)
-            if when is None:
-                mtime = max(p.stat().st_mtime for p in py)
-                when, how = datetime.fromtimestamp(mtime, timezone.utc), "mtime"
-            else:
-                how = source
-            found.append(Scanned(student.name, topic, student.relative_to(course.root), files, note,
-                                 content_hash(files), when, how))
+            student = student_id_from_folder(name)
+            files, notes = student_modules(own, topic)
+            if f"{topic}.py" not in files and own.problems.get(name):
+                files[f"{topic}.py"] = failing_module(own.problems[name])
+            siblings: dict[str, bytes] = {}
+            for other in course.topics:
+                if other == topic or (other, name) not in folders:
+                    continue
+                theirs = intake_of(other, name)
+                if theirs is not None:
+                    for file, data in student_modules(theirs, other)[0].items():
+                        if file not in files and file not in siblings and file != f"{topic}.py":
+                            siblings[file] = data
+            digest = content_hash(files) + (f":{content_hash(siblings)}" if siblings else "")
+            when, how = _when(course, times, source, student, topic, own)
+            shown = student_id_from_folder(str(folders[(topic, name)].relative_to(course.root)))
+            found.append(Scanned(student, topic, Path(shown),
+                                 {**siblings, **files}, "; ".join(notes), digest, when, how))
     return found
+
+
+def _when(course: Course, times: dict, source: str, student: str, topic: str, own: Intake) -> tuple[datetime, str]:
+    """The submission time and where it came from.
+
+    A manifest row (the LMS's record) always wins. Without one: ``manifest`` (the default)
+    records no time and applies no late penalty; ``first-seen`` is when deepgrade first saw
+    this content; ``mtime`` is the files' modification time, which the student controls.
+    """
+    when = lookup(times, student, topic)
+    if when is not None:
+        return when, source
+    now = datetime.now(timezone.utc)
+    if course.submission_time == "mtime" and own.mtime is not None:
+        return datetime.fromtimestamp(own.mtime, timezone.utc), "mtime"
+    if course.submission_time == "first-seen":
+        return now, "first-seen"
+    return now, NO_TIME
 
 
 @dataclass
@@ -141,6 +205,7 @@ class SyncReport:
     run_id: int | None = None
     elapsed: float = 0.0
     unknown_students: list[str] = field(default_factory=list)  # submitted but not on the roster
+    warnings: list[str] = field(default_factory=list)  # missing due dates and submission times
 
 
 Grader = Callable[..., list[SubmissionResult]]
@@ -149,8 +214,12 @@ Grader = Callable[..., list[SubmissionResult]]
 def grade_course(course: Course, topics: list[str] | None = None, *, force: bool = False,
                  workers: int | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT, wait: float = 0.0,
                  grader: Grader = grade_jobs, on_plan: Callable[[int, int], None] | None = None,
-                 on_result: Callable[[SubmissionResult], None] | None = None) -> SyncReport:
-    """Grade the course's new and changed submissions into its gradebook (see the module docstring)."""
+                 on_result: Callable[[SubmissionResult], None] | None = None,
+                 budget: Budget | None = None) -> SyncReport:
+    """Grade the course's new and changed submissions into its gradebook (see the module docstring).
+
+    ``budget``: what one submission may cost per topic (default: the course's [grading], else ``Budget()``).
+    """
     start = time.perf_counter()
     topics = topics or course.topics
     unknown = [t for t in topics if t not in course.assignments]
@@ -168,6 +237,7 @@ def grade_course(course: Course, topics: list[str] | None = None, *, force: bool
         on_roster = {e.student_id for e in roster}
         report.unknown_students = sorted({s.student_id for s in scanned} - on_roster) if roster else []
         ids = book.record_submissions(scanned)
+        report.warnings = grading_warnings(course, scanned)
         book.refresh_lateness(course)
         versions = {t: grader_version(t) for t in topics}
         todo = [s for s in scanned if force or not book.is_graded(ids[(s.student_id, s.topic)], versions[s.topic])]
@@ -185,7 +255,9 @@ def grade_course(course: Course, topics: list[str] | None = None, *, force: bool
 
             jobs = [Job(s.student_id, s.topic, s.files, s.note) for s in todo]
             try:
-                grader(jobs, workers=workers, call_timeout=call_timeout, hide=[course.root], on_result=record)
+                budget = budget or course.budget
+                grader(jobs, workers=workers, call_timeout=call_timeout, hide=[course.root], on_result=record,
+                       **({"budget": budget} if budget else {}))
             except BaseException:
                 book.finish_run(run_id, "failed")
                 raise
@@ -193,6 +265,20 @@ def grade_course(course: Course, topics: list[str] | None = None, *, force: bool
         report.quizzes = grade_quizzes(course, book, force=force)
     report.elapsed = time.perf_counter() - start
     return report
+
+
+def grading_warnings(course: Course, scanned: list[Scanned]) -> list[str]:
+    """Why late penalties may not be what the instructor expects (said at `grade` and in the report)."""
+    warnings = course_warnings(course)
+    untimed: dict[str, int] = {}
+    for s in scanned:
+        if s.time_source == NO_TIME and course.assignments[s.topic].due is not None:
+            untimed[s.topic] = untimed.get(s.topic, 0) + 1
+    for topic, n in untimed.items():
+        warnings.append(f"{n} submission(s) of {topic} have no submission time (no manifest row): no late penalty "
+                        f"is applied to them; add submissions/{topic}/manifest.csv from your LMS, or set "
+                        "submission_time in deepgrade.toml (see the README)")
+    return warnings
 
 
 def grade_quizzes(course: Course, book: Gradebook, *, force: bool = False) -> dict[str, int]:

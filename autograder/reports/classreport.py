@@ -146,6 +146,19 @@ def _fmt(x: float, digits: int = 2) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
+def late_warnings(course: Course, graded: list[Graded]) -> list[str]:
+    """Why late penalties may be missing: no due date, a date-only due date, no submission times."""
+    from autograder.gradebook.course import course_warnings
+
+    warnings = course_warnings(course)
+    for topic in course.assignments:
+        untimed = sum(1 for g in graded if g.topic == topic and g.time_source == "none")
+        if untimed and course.assignments[topic].due is not None:
+            warnings.append(f"{untimed} submission(s) of {topic} have no submission time (no manifest row from the "
+                            "LMS): no late penalty was applied to them")
+    return warnings
+
+
 def report_context(course: Course, book: Gradebook, *, out: Path, now: datetime | None = None) -> dict:
     """Everything the class report shows."""
     now = now or datetime.now(timezone.utc)
@@ -189,6 +202,7 @@ def report_context(course: Course, book: Gradebook, *, out: Path, now: datetime 
         "n_students": len(roster_ids) or len(rows), "n_graded": len(all_graded),
         "mean_total": statistics.mean(totals) if totals else 0.0,
         "n_late": sum(x["late"] + x["zero"] for x in lates),
+        "late_warnings": late_warnings(course, all_graded),
         # Similar submissions, for review (autograder.similarity: compares the current submissions).
         "similarity": _similarity_section(course, out),
     }

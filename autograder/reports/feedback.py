@@ -50,8 +50,10 @@ def visibility_state(visibility: str, now: datetime, deadline: datetime | None) 
 
 
 def safe_name(text: str) -> str:
-    """A student id as a file name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "student"
+    """A student id as a file name: one to one, never merging two ids (``autograder.names``)."""
+    from autograder.names import output_name
+
+    return output_name(text)
 
 
 def feedback_context(course: Course, graded: Graded, *, now: datetime, class_percents: list[float],
