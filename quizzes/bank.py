@@ -15,7 +15,8 @@ A bank file looks like::
           var: he_var(fan_in)
         stem: "A ReLU layer has fan-in {{ fan_in }}. What variance does He initialization give?"
         answer: var
-        tolerance: {rel: 0.01}
+        precision: {sig: 3}      # the stem asks for 3 significant digits; tolerance: rel 0.01
+        source: "seed 004 §3.2"  # where the question comes from (authoring provenance)
         misconceptions:
           - value: lecun_var(fan_in)
             feedback: "1/fan_in is LeCun's variance; He doubles it for ReLU."

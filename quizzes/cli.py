@@ -49,6 +49,16 @@ def check(bank: tuple[Path, ...], seeds: int) -> None:
     ids unique, and the correct option's position spread evenly. Errors name the file, the
     line and the question id.
 
+    An examiner's rules on top: a parameterized key may not be constant, the same for most
+    students, or a number printed in the stem; no key at or near 0 under an absolute
+    tolerance; no parameter draw where a misconception falls within the key's tolerance;
+    the tolerance must accept an answer rounded to the stem's `precision:`; no number in
+    the stem exactly on one of the question's `thresholds:`; no float noise
+    (0.04000000000000001), double signs (- -0.5) or unbracketed negative powers (-0.1^2)
+    in any text; and across the bank, keys listed at varied positions. Warnings (advice):
+    keys strictly the longest option in over 40% of single-choice questions, numeric
+    questions that state no precision.
+
     \b
     Examples:
       deepgrade quiz check
