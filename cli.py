@@ -406,5 +406,14 @@ def _register_service_commands() -> None:
 
 _register_service_commands()
 
+
+def _register_sandbox_commands() -> None:
+    from autograder.sandbox.cli import register
+
+    register(main)
+
+
+_register_sandbox_commands()
+
 if __name__ == "__main__":
     main()

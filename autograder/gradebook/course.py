@@ -80,6 +80,7 @@ class Course:
     extensions: dict[tuple[str, str], float]  # (student_id, topic) -> days
     submission_time: str = "manifest"  # where submission times come from (SUBMISSION_TIME_SOURCES)
     similarity: dict = field(default_factory=dict)  # [similarity], checked by _similarity
+    unsafe_no_sandbox: bool = False  # [sandbox]: grade unconfined where this machine cannot confine student code
 
     @property
     def db_path(self) -> Path:
@@ -108,7 +109,7 @@ class Course:
 
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = {"course", "late", "assignments", "quizzes", "extensions", "service", "similarity"}  # [service]: autograder.service; [similarity]: autograder.similarity
+_SECTIONS = {"course", "late", "assignments", "quizzes", "extensions", "service", "similarity", "sandbox"}  # [service]: autograder.service; [similarity]: autograder.similarity
 _COURSE_KEYS = {"name", "timezone", "roster", "submissions", "submission_time"}
 _LATE_KEYS = {"percent_per_day", "grace_minutes", "max_days"}
 _ASSIGNMENT_KEYS = {"title", "due", "weight", "points", "late"}
@@ -211,7 +212,17 @@ def load_course(course_dir: str | Path | None = None) -> Course:
         late=late, assignments=assignments, quizzes=quizzes, extensions=extensions,
         submission_time=_submission_time(info, f"{where} [course]"),
         similarity=_similarity(_table(data, "similarity", where), f"{where} [similarity]", root),
+        unsafe_no_sandbox=_unsafe_no_sandbox(_table(data, "sandbox", where), f"{where} [sandbox]"),
     )
+
+
+def _unsafe_no_sandbox(table: dict, where: str) -> bool:
+    """[sandbox] unsafe_no_sandbox = true: the instructor's explicit opt-in to grading unconfined."""
+    _only(table, {"unsafe_no_sandbox"}, where, "setting")
+    value = table.get("unsafe_no_sandbox", False)
+    if not isinstance(value, bool):
+        raise CourseError(f"{where}: unsafe_no_sandbox = {value!r}: expected true or false")
+    return value
 
 
 _SIMILARITY_KEYS = {"threshold", "min_matched", "kgram", "references", "solution"}

@@ -134,6 +134,8 @@ class Sandbox:
         self.ctrl.settimeout(None)
         self._checked: set[str] = set()
         self.allow_unconfined = allow_unconfined
+        # What this machine gives; ``tier`` may step down to 3 (opted in) when course files are open.
+        self.machine_tier, self.machine_reason = self.tier, self.reason
         try:
             if self.tier == tiers.UNCONFINED and not allow_unconfined:
                 raise tiers.SandboxRefused(tiers.refusal(self.reason))
@@ -168,7 +170,7 @@ class Sandbox:
     def exposed(self, paths: list[str | Path]) -> list[str]:
         """In tier 2, which of ``paths`` a worker's uid could read (checked as a fresh uid); else []."""
         todo = sorted({str(Path(p).resolve()) for p in paths} - self._checked)
-        if self.tier != tiers.PRIVILEGE_DROP or not todo:
+        if self.machine_tier != tiers.PRIVILEGE_DROP or not todo:
             return []
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
