@@ -108,9 +108,9 @@ def actor_of(request: Request) -> Actor | None:
             return None
         return _active(request, data.get("a", ""), data.get("g"))
     settings = service.settings
-    if settings.trusted_proxies and request.client and request.client.host in settings.trusted_proxies:
+    if settings.user_header and _from_proxy(request):
         user = request.headers.get(settings.user_header)
-        if user:
+        if user:  # the proxy signed this person in (SSO) and sets the header itself
             return _active(request, user, None)
     session = request.scope.get("session") or {}
     if "a" in session:
@@ -119,6 +119,20 @@ def actor_of(request: Request) -> Actor | None:
             session.clear()  # rotated or revoked: this session ends
         return actor
     return None
+
+
+def _from_proxy(request: Request) -> bool:
+    """Did the request come straight from a configured reverse proxy?"""
+    return bool(request.client) and request.client.host in svc(request).settings.trusted_proxies
+
+
+def client_address(request: Request) -> str:
+    """The person's address: the proxy's X-Forwarded-For entry when a trusted proxy sent it, else the peer."""
+    if _from_proxy(request):
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded
+    return request.client.host if request.client else "?"
 
 
 def _active(request: Request, account: str, generation: int | None) -> Actor | None:
@@ -169,7 +183,7 @@ async def signin(request: Request) -> Response:
         return page(request, "service/signin.html", error="", account="")
     form = await form_with_csrf(request)
     account, code = str(form.get("account", "")).strip()[:100], str(form.get("code", ""))[:100]
-    address = request.client.host if request.client else "?"
+    address = client_address(request)
     wait = service.limiter.wait(account, address)
     if wait:
         return page(request, "service/signin.html", 429, account=account,
@@ -372,7 +386,7 @@ async def api_token(request: Request) -> Response:
         account, code = str(body["account"]).strip()[:100], str(body["code"])[:100]
     except (ValueError, KeyError, TypeError):
         return JSONResponse({"error": "send JSON {\"account\": ..., \"code\": ...}"}, 400)
-    address = request.client.host if request.client else "?"
+    address = client_address(request)
     wait = service.limiter.wait(account, address)
     if wait:
         return JSONResponse({"error": f"too many attempts; try again in {wait:.0f} s"}, 429)

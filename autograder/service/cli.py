@@ -72,10 +72,9 @@ def serve(course_dir: Path | None, host: str, port: int, workers: int | None, de
     os.pwrite(lock.fd, f"{os.getpid()} (deepgrade serve on {host}:{port})\n".encode(), 0)
     try:
         app = create_app(course=course, workers=workers, https=https)
-        settings = app.state.service.settings
         click.echo(f"Serving {course.name} on http://{host}:{port}/  (Ctrl-C stops; nothing accepted is lost)")
-        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=bool(settings.trusted_proxies),
-                    forwarded_allow_ips=list(settings.trusted_proxies) or None, server_header=False)
+        # proxy headers are read by the app itself, only from [service] trusted_proxies
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:

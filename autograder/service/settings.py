@@ -7,8 +7,8 @@ max_per_day = 0          # uploads per assignment per day in the course's time z
 cooldown_seconds = 0     # least time between two uploads for one assignment
 max_upload_kb = 1000     # larger uploads are refused while they stream in
 session_hours = 12       # a sign-in lasts this long
-trusted_proxies = []     # addresses whose user header (below) is believed, for SSO in front
-user_header = "X-Remote-User"
+trusted_proxies = []     # reverse proxies in front: their X-Forwarded-For names the client
+user_header = ""         # SSO in the proxy: e.g. "X-Remote-User", believed only from trusted_proxies
 ```
 """
 
@@ -37,7 +37,7 @@ class ServiceSettings:
     max_upload_kb: int = 1000
     session_hours: float = 12.0
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
-    user_header: str = "X-Remote-User"
+    user_header: str = ""  # off unless set: a header any client could send must never sign anyone in
 
     @property
     def max_upload_bytes(self) -> int:
@@ -66,9 +66,11 @@ def load_settings(course: Course) -> ServiceSettings:
     proxies = data.get("trusted_proxies", [])
     if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
         raise CourseError(f"{where} trusted_proxies: expected a list of addresses like [\"127.0.0.1\"]")
-    header = data.get("user_header", "X-Remote-User")
-    if not isinstance(header, str) or not header:
-        raise CourseError(f"{where} user_header: expected a header name")
+    header = data.get("user_header", "")
+    if not isinstance(header, str):
+        raise CourseError(f"{where} user_header: expected a header name like \"X-Remote-User\"")
+    if header and not proxies:
+        raise CourseError(f"{where} user_header needs trusted_proxies: the addresses of the proxies that set it")
     return ServiceSettings(counts=counts, max_per_day=int(number("max_per_day", 0, int)),
                            cooldown_seconds=number("cooldown_seconds", 0.0),
                            max_upload_kb=max(1, int(number("max_upload_kb", 1000, int))),

@@ -149,9 +149,29 @@ def test_no_page_has_inline_script(client: TestClient, app, codes: dict) -> None
 
 def test_trusted_proxy_header_only_from_trusted_addresses(course_dir, codes: dict) -> None:
     toml = course_dir / "deepgrade.toml"
-    toml.write_text(toml.read_text().replace("[service]\n", '[service]\ntrusted_proxies = ["10.1.1.1"]\n'))
+    plain = TestClient(create_app(course_dir, grade=False), follow_redirects=False, client=("10.1.1.1", 5000))
+    assert plain.get("/home", headers={"X-Remote-User": "s1"}).status_code == 303  # off unless configured
+    toml.write_text(toml.read_text().replace(
+        "[service]\n", '[service]\ntrusted_proxies = ["10.1.1.1"]\nuser_header = "X-Remote-User"\n'))
     app = create_app(course_dir, executor=FakeExecutor)
     outsider = TestClient(app, follow_redirects=False, client=("10.9.9.9", 5000))
     assert outsider.get("/home", headers={"X-Remote-User": "s1"}).status_code == 303
     proxy = TestClient(app, follow_redirects=False, client=("10.1.1.1", 5000))
     assert proxy.get("/home", headers={"X-Remote-User": "s1"}).status_code == 200
+
+
+def test_rate_limits_count_the_forwarded_address_only_behind_a_trusted_proxy(course_dir, codes: dict) -> None:
+    from starlette.requests import Request
+
+    from autograder.service.app import client_address
+
+    toml = course_dir / "deepgrade.toml"
+    toml.write_text(toml.read_text().replace("[service]\n", '[service]\ntrusted_proxies = ["10.1.1.1"]\n'))
+    app = create_app(course_dir, grade=False)
+
+    def request(peer: str, forwarded: str) -> Request:
+        return Request({"type": "http", "app": app, "client": (peer, 1),
+                        "headers": [(b"x-forwarded-for", forwarded.encode())]})
+
+    assert client_address(request("10.1.1.1", "6.6.6.6, 192.0.2.7")) == "192.0.2.7"  # what our proxy appended
+    assert client_address(request("192.0.2.99", "6.6.6.6")) == "192.0.2.99"  # anyone else: the peer
