@@ -13,7 +13,7 @@ import io
 
 from autograder.gradebook import Gradebook, grade_course, load_course
 from autograder.gradebook.exports import export
-from autograder.results import CheckResult, SubmissionResult, csv_cell, write_grades_csv
+from autograder.results import CheckResult, SubmissionResult, write_grades_csv
 from tests.course_helpers import fake_grader, make_course, submit
 
 HOSTILE_ID = '=HYPERLINK("evil.example";"Open grade")'
@@ -33,6 +33,8 @@ def assert_inert(rows: list[list[str]]) -> None:
 
 
 def test_cells_are_neutralized_and_numbers_are_not():
+    from autograder.results import csv_cell
+
     assert csv_cell(HOSTILE_ID) == "'" + HOSTILE_ID
     for start in DANGEROUS:
         assert csv_cell(start + "cmd|' /C calc'!A0").startswith("'")
