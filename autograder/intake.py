@@ -173,7 +173,7 @@ def read_folder(folder: str | Path, *, root: str | Path | None = None, max_bytes
         for name in names:
             shown = printable(name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
             if shown != name:
-                out.problems[shown] = "its name is not plain UTF-8 text"
+                out.problems[shown] = "its name is not printable UTF-8 text"
                 continue
             limit = notebook_bytes if name.endswith(".ipynb") else max_bytes
             try:

@@ -81,3 +81,22 @@ def test_feedback_pages_of_ref_and_ref_underscore_are_two_files():
 
     assert safe_name("ref") != safe_name("ref_")
     assert len({safe_name(i) for i in TRICKY}) == len(TRICKY)
+
+
+def test_course_tables_and_history_escape_control_characters(tmp_path):
+    from autograder.gradebook import Gradebook, grade_course, load_course
+    from autograder.gradebook.exports import text_table
+    from autograder.gradebook.history import student_history
+    from tests.course_helpers import fake_grader, make_course, submit
+
+    forged = "\x1b[2K\rs1 100"
+    root = make_course(tmp_path / "c", ["s1"], ["residual"])
+    submit(root, "residual", "s1")
+    submit(root, "residual", forged)
+    course = load_course(root)
+    grade_course(course, grader=fake_grader())
+    with Gradebook.open(course.db_path) as book:
+        table, history = text_table(course, book), student_history(course, book, forged)
+    for text in (table, history):
+        assert "\x1b" not in text and "\r" not in text
+        assert "\\x1b[2K\\x0ds1 100" in text

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from autograder.gradebook.course import Course
 from autograder.gradebook.store import Gradebook, Graded, Student
+from autograder.names import printable
 from autograder.results import atomic_write, csv_text
 
 FORMATS = ("csv", "canvas", "moodle", "json")
@@ -199,7 +200,8 @@ def export(course: Course, book: Gradebook, fmt: str, out: Path | None = None) -
 def text_table(course: Course, book: Gradebook) -> str:
     """The terminal's view: final points per student and item (``*``: late), then the weighted total."""
     columns, rows = gradebook_table(course, book)
-    width = max([len("student"), *(len(r.student.student_id) for r in rows)])
+    shown = {r.student.student_id: printable(r.student.student_id) for r in rows}  # ids may hold escapes
+    width = max([len("student"), *map(len, shown.values())])
     widths = [max(len(c.key), 7) for c in columns]
     head = "student".ljust(width) + "  " + "  ".join(c.key.rjust(w) for c, w in zip(columns, widths)) + "    total"
     lines = [head, "-" * len(head)]
@@ -209,7 +211,7 @@ def text_table(course: Course, book: Gradebook) -> str:
             value = r.cells.get(c.key)
             late = "*" if r.detail.get(c.key, {}).get("late_days") else " "
             cells.append(("-" if value is None else f"{value:g}{late}").rjust(w))
-        lines.append(r.student.student_id.ljust(width) + "  " + "  ".join(cells)
+        lines.append(shown[r.student.student_id].ljust(width) + "  " + "  ".join(cells)
                      + f"   {r.weighted_percent(columns):5.1f}%")
     if any(r.detail.get(c.key, {}).get("late_days") for r in rows for c in columns):
         lines.append("(* late: the late penalty is applied)")

@@ -6,6 +6,7 @@ import json
 
 from autograder.gradebook.course import Course
 from autograder.gradebook.store import Gradebook, parse_iso
+from autograder.names import printable
 
 
 def student_history(course: Course, book: Gradebook, student_id: str) -> str | None:
@@ -13,8 +14,9 @@ def student_history(course: Course, book: Gradebook, student_id: str) -> str | N
     student = book.student(student_id)
     if student is None:
         return None
-    head = student.student_id + (f" · {student.name}" if student.name else "") + \
-        (f" · {student.email}" if student.email else "") + ("" if student.in_roster else "  (not on the roster)")
+    head = printable(student.student_id) + (f" · {printable(student.name)}" if student.name else "") + \
+        (f" · {printable(student.email)}" if student.email else "") + \
+        ("" if student.in_roster else "  (not on the roster)")
     lines = [head, "=" * len(head)]
     history = book.history(student_id)
     extensions = {r["topic"]: r for r in book.extensions(student_id)}
@@ -34,7 +36,8 @@ def student_history(course: Course, book: Gradebook, student_id: str) -> str | N
         for h in subs:
             s = h["submission"]
             late = f"{s['late_days']} late day(s)" if s["late_days"] else "on time"
-            source = "file time" if s["time_source"] == "mtime" else s["time_source"]
+            source = {"mtime": "file time", "first-seen": "first seen", "none": "no time recorded: never late"}.get(
+                s["time_source"], s["time_source"])
             current = "  <- current" if s["is_current"] else ""
             lines.append(f"  submission {s['content_hash'][:8]}  submitted {course.local(parse_iso(s['submitted_at']))}"
                          f" ({source})  {late}{current}")
@@ -55,5 +58,5 @@ def student_history(course: Course, book: Gradebook, student_id: str) -> str | N
     extra = {k: v for k, v in student.extra.items()}
     if extra:
         lines.append("")
-        lines.append("roster: " + json.dumps(extra, sort_keys=True))
+        lines.append("roster: " + printable(json.dumps(extra, sort_keys=True, ensure_ascii=False)))
     return "\n".join(lines)
