@@ -72,6 +72,9 @@ def serve(course_dir: Path | None, host: str, port: int, workers: int | None, de
     os.pwrite(lock.fd, f"{os.getpid()} (deepgrade serve on {host}:{port})\n".encode(), 0)
     try:
         app = create_app(course=course, workers=workers, https=https)
+        with app.state.service.book() as book:
+            if book.conn.execute("SELECT COUNT(*) FROM accounts WHERE revoked = 0").fetchone()[0] == 0:
+                click.echo("No sign-in codes yet: nobody can sign in. Run `deepgrade codes` (it can run while serving).")
         click.echo(f"Serving {course.name} on http://{host}:{port}/  (Ctrl-C stops; nothing accepted is lost)")
         # proxy headers are read by the app itself, only from [service] trusted_proxies
         uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
