@@ -35,28 +35,28 @@ def _letter(kind: object) -> str | None:
 
 
 def normalize(code: str) -> tuple[str, np.ndarray]:
-    """(normalized text, spans): spans[i] = (start, end) in ``code`` of what normalized character
-    i stands for, so a match can be shown on the student's own lines."""
+    """(normalized text, spans): spans[i] = (start, end, token start) in ``code`` of what normalized
+    character i stands for, so a match can be shown on the student's own lines."""
     out: list[str] = []
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[int, int, int]] = []
     at = 0
     for kind, text in _LEXER.get_tokens(code):
         end = at + len(text)
         letter = _letter(kind)
         if letter is not None:
             out.append(letter)
-            spans.append((at, end))
+            spans.append((at, end, at))
         elif kind in token.Text or kind in token.Comment:
             pass
         elif kind in token.Literal.String:
             # Quotes stay (as "), the rest of a string is one S, as in copydetect.
             out.append('"' if text in ("'", '"') else "S")
-            spans.append((at, end))
+            spans.append((at, end, at))
         else:
             out.append(text)
-            spans.extend((at + j, at + j + 1) for j in range(len(text)))
+            spans.extend((at + j, at + j + 1, at) for j in range(len(text)))
         at = end
-    return "".join(out), np.array(spans, dtype=np.int64).reshape(-1, 2)
+    return "".join(out), np.array(spans, dtype=np.int64).reshape(-1, 3)
 
 
 @dataclass
@@ -65,37 +65,60 @@ class Fingerprint:
 
     text: str  # the original source
     normalized: str
-    spans: np.ndarray  # (start, end) in text of each normalized character
+    spans: np.ndarray  # (start, end, token start) in text of each normalized character
     hashes: np.ndarray  # int64 fingerprint per kept position, starter code removed, in position order
     positions: np.ndarray  # where each starts in the normalized text (ascending)
     own: np.ndarray  # own[i] = normalized characters before i that are the student's, not the starter's
     coverage: int  # the student's own characters the fingerprints cover: the denominator of similarity
 
 
-def starter_hashes(stub: str, k: int) -> np.ndarray:
-    """Every k-gram hash of the starter code: what no student is matched on."""
+GIVEN_RUN = 12  # normalized characters: a stretch of the starter code at least this long is given
+
+
+@dataclass(frozen=True)
+class Starter:
+    """The starter code as hashes: its k-grams (never fingerprinted) and its short runs (never
+    counted: a signature with its docstring sits between two answers, shorter than a k-gram)."""
+
+    kgrams: np.ndarray
+    runs: np.ndarray
+
+
+def starter_hashes(stub: str, k: int) -> Starter:
+    """The hashes of the starter code: what no student is matched on."""
     normalized, _ = normalize(stub)
-    if len(normalized) < k:
-        return np.array([], dtype=np.int64)
-    return np.unique(cd.hashed_kgrams(normalized, k).astype(np.int64))
+
+    def grams(n: int) -> np.ndarray:
+        if len(normalized) < n:
+            return np.array([], dtype=np.int64)
+        return np.unique(cd.hashed_kgrams(normalized, n).astype(np.int64))
+
+    return Starter(grams(k), grams(min(k, GIVEN_RUN)))
 
 
-def fingerprint(text: str, k: int, window: int, starter: np.ndarray) -> Fingerprint:
+def fingerprint(text: str, k: int, window: int, starter: Starter) -> Fingerprint:
     """Winnowed k-gram fingerprints of ``text`` minus the starter code's.
 
-    Characters inside any k-gram of the starter code are the starter's: they are never
-    counted as matched nor highlighted, only the code around them that the student wrote is.
+    Characters inside a stretch of the starter code (GIVEN_RUN normalized characters or more)
+    are the starter's: they are never counted as matched nor highlighted; only what the
+    student wrote around them is.
     """
     normalized, spans = normalize(text)
     empty = np.array([], dtype=np.int64)
-    if len(normalized) < k:  # too short to hold one k-gram
-        return Fingerprint(text, normalized, spans, empty, empty, np.arange(len(normalized) + 1), 0)
+    q = min(k, GIVEN_RUN)
     given = np.zeros(len(normalized) + 1, dtype=np.int64)
-    starts = np.nonzero(np.isin(cd.hashed_kgrams(normalized, k).astype(np.int64), starter))[0]
-    np.add.at(given, starts, 1)
-    np.add.at(given, starts + k, -1)
-    own = np.concatenate([[0], np.cumsum(np.cumsum(given[:-1]) == 0)]).astype(np.int64)
-    _, by_hash = cd.get_document_fingerprints(normalized, k, window, starter)
+    if len(normalized) >= q:
+        starts = np.nonzero(np.isin(cd.hashed_kgrams(normalized, q).astype(np.int64), starter.runs))[0]
+        np.add.at(given, starts, 1)
+        np.add.at(given, starts + q, -1)
+    mine = np.cumsum(given[:-1]) == 0
+    if mine.size:  # a token the student changed is theirs whole ("return" where the stub had "raise")
+        _, token = np.unique(spans[:, 2], return_inverse=True)
+        mine = np.bincount(token, weights=mine)[token] > 0
+    own = np.concatenate([[0], np.cumsum(mine)]).astype(np.int64)
+    if len(normalized) < k:  # too short to hold one k-gram
+        return Fingerprint(text, normalized, spans, empty, empty, own, 0)
+    _, by_hash = cd.get_document_fingerprints(normalized, k, window, starter.kgrams)
     if not by_hash:
         return Fingerprint(text, normalized, spans, empty, empty, own, 0)
     pairs = sorted((int(p), int(h)) for h, ps in by_hash.items() for p in ps)
