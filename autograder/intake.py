@@ -36,6 +36,9 @@ from autograder.names import printable
 MAX_FILE_BYTES = 1_000_000  # a .py file; also the cap on a notebook's extracted code
 NOTEBOOK_MAX_BYTES = 20_000_000  # outputs (plots) make notebooks big; only the code is kept
 CONVERT_SECONDS = 10.0  # wall-clock limit for turning one notebook into a module
+FOLDER_CONVERT_SECONDS = 20.0  # and for all the notebooks of one folder together
+MAX_FILES = 100  # .py/.ipynb files read from one folder
+MAX_FOLDER_BYTES = 40_000_000  # bytes read from one folder in all
 CONVERT_MEMORY = 2 << 30  # bytes of address space the converter may add to what it inherited
 SUFFIXES = (".py", ".ipynb")
 
@@ -170,7 +173,14 @@ def read_folder(folder: str | Path, *, root: str | Path | None = None, max_bytes
     try:
         with os.scandir(dir_fd) as entries:
             names = sorted(e.name for e in entries if e.name.endswith(SUFFIXES) and not e.name.startswith("."))
-        for name in names:
+        total = 0
+        for count, name in enumerate(names):
+            if count >= MAX_FILES or total > MAX_FOLDER_BYTES:  # bounded work per folder, whatever it holds
+                rest = f" (and {len(names) - count - 1} more)" if len(names) - count > 1 else ""
+                out.problems[printable(name) + rest] = (
+                    f"the folder holds more than {MAX_FILES} .py/.ipynb files" if count >= MAX_FILES
+                    else f"the folder's files add up to more than {_size(MAX_FOLDER_BYTES)}")
+                break
             shown = printable(name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
             if shown != name:
                 out.problems[shown] = "its name is not printable UTF-8 text"
@@ -185,6 +195,7 @@ def read_folder(folder: str | Path, *, root: str | Path | None = None, max_bytes
                 out.problems[name] = "it is not UTF-8 text (nor in the encoding its first line declares)"
                 continue
             out.files[name] = data
+            total += len(data)
             out.mtime = mtime if out.mtime is None else max(out.mtime, mtime)
     finally:
         os.close(dir_fd)
@@ -315,11 +326,12 @@ def _warm_converter() -> None:
     submission_module(_WARM_NOTEBOOK, "warm-up.ipynb")
 
 
-def convert_notebook(data: bytes, name: str, max_source_bytes: int = MAX_FILE_BYTES) -> tuple[bytes | None, str]:
+def convert_notebook(data: bytes, name: str, max_source_bytes: int = MAX_FILE_BYTES,
+                     seconds: float = CONVERT_SECONDS) -> tuple[bytes | None, str]:
     """A notebook as module source and a note, converted out of process; (None, reason) if it cannot be."""
     _warm_converter()
     try:
-        source, note = run_limited(_convert, (data, name, max_source_bytes))
+        source, note = run_limited(_convert, (data, name, max_source_bytes), seconds=seconds)
     except ValueError as exc:
         return None, f"{name} could not be graded: {exc}"
     return source.encode(), note
@@ -343,6 +355,7 @@ def student_modules(intake: Intake, topic: str | None = None) -> tuple[dict[str,
     """
     files = {n: b for n, b in intake.files.items() if n.endswith(".py")}
     notes = intake.problem_notes()
+    deadline = time.monotonic() + FOLDER_CONVERT_SECONDS
     for name, data in sorted(intake.files.items()):
         if not name.endswith(".ipynb"):
             continue
@@ -352,7 +365,12 @@ def student_modules(intake: Intake, topic: str | None = None) -> tuple[dict[str,
             if mine:
                 notes.append(f"both {module} and {name} were submitted: {module} was graded")
             continue
-        source, note = convert_notebook(data, name)
+        left = deadline - time.monotonic()
+        if left <= 0.5:
+            source, note = None, f"{name} could not be graded: the folder's notebooks took more than " \
+                f"{FOLDER_CONVERT_SECONDS:g} s to convert"
+        else:
+            source, note = convert_notebook(data, name, seconds=min(CONVERT_SECONDS, left))
         if source is None:
             source = failing_module(f"{note}. Save it again from Jupyter (File > Save), or submit a .py file "
                                     "instead.")

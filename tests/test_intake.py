@@ -96,6 +96,18 @@ def test_too_big_and_undecodable_files_are_named(tmp_path):
     assert b"not UTF-8" in files["activations.py"]
 
 
+def test_work_per_folder_is_bounded(tmp_path):
+    from autograder.intake import MAX_FILES
+
+    folder = tmp_path / "subs" / "many"
+    folder.mkdir(parents=True)
+    for i in range(MAX_FILES + 20):
+        (folder / f"m{i:04d}.py").write_text("X = 1\n")
+    files, note = within(60, read_student_files, folder, "activations")
+    assert len(files) == MAX_FILES
+    assert f"(and 19 more) was not read: the folder holds more than {MAX_FILES}" in note
+
+
 def test_a_student_folder_may_be_a_link_but_only_inside_the_submissions(tmp_path):
     subs = tmp_path / "subs"
     (subs / "real").mkdir(parents=True)
