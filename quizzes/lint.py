@@ -329,8 +329,12 @@ def _lint_keys(q: Question, rendered: list[tuple[int, Variant]]) -> None:
 
 
 def _lint_thresholds(q: Question, v: Variant, seed: int) -> None:
-    """No number shown in the stem sits exactly on a threshold the question is about."""
+    """No number shown in the stem, and no numeric key, sits exactly on a threshold the question is about."""
     for label, op, limit in q.thresholds:
+        if v.answer is not None and math.isclose(v.answer, limit, rel_tol=1e-9, abs_tol=0.0):
+            raise _err(q, "thresholds", f"the key {fmt_num(v.answer)} is exactly the {label} threshold "
+                                        f"({op} {_short_number(limit)}): whether it counts as {op} is a coin toss "
+                                        "for the student; exclude such draws", seed)
         for value, text in _numbers(v.stem):
             if math.isclose(value, limit, rel_tol=1e-9, abs_tol=0.0):
                 raise _err(q, "thresholds", f"the stem shows {text}, exactly the {label} threshold ({op} {_short_number(limit)}): "

@@ -23,6 +23,7 @@ EXPECTED = {
     "misconception-collides": ("misconception 4 is within tolerance of the answer 4", "misconceptions"),
     "tolerance-vs-precision": ("asks for 3 significant digits, but the tolerance", "tolerance"),
     "at-threshold": ("exactly the vanished threshold (< 1e-6)", "thresholds"),
+    "key-at-threshold": ("the key 10000 is exactly the spread threshold (> 10000)", "thresholds"),
     "float-noise": ("floating-point noise", "explanation"),
     "double-sign": ("double sign", "explanation"),
     "negative-base": ("negative base without brackets", "explanation"),
@@ -97,7 +98,7 @@ def test_check_command_prints_each_problem_with_its_location():
 
     result = CliRunner().invoke(main, ["quiz", "check", str(RULES), "--seeds", "30"])
     assert result.exit_code == 1
-    assert "10 problem(s) in the bank" in result.output
+    assert "11 problem(s) in the bank" in result.output
     assert f"{RULES}:" in result.output and "Traceback" not in result.output
 
 
