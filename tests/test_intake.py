@@ -182,20 +182,19 @@ def test_gradescope_uploads_are_walked_without_following_links(tmp_path, host_fi
     assert HOST_SECRET not in text
 
 
-@pytest.mark.slow
-def test_a_hostile_class_is_graded_to_the_end(tmp_path, host_file):
-    """The reference plus every hostile intake case in one `deepgrade grade`: it finishes, the
-    reference scores 100, every forging case 0, and no student-visible file holds the
-    reference's or a host file's text."""
-    subs = tmp_path / "subs"
+FORGING = ["link", "leak", "fifo", "dirpy", "zero", "dangling", "thief", "deepnb", "spacenb", "ref_"]
+
+
+def hostile_class(subs: Path, host_file: Path) -> None:
+    """The reference plus one student per hostile intake case, in ``subs``."""
     reference = (SOLUTIONS / "activations.py").read_text()
 
     def student(name: str | bytes) -> Path:
-        folder = subs / os.fsdecode(name) if isinstance(name, str) else Path(os.fsdecode(bytes(subs) + b"/" + name))
+        folder = Path(os.fsdecode(os.fsencode(subs) + b"/" + (os.fsencode(name))))
         folder.mkdir(parents=True)
         return folder
 
-    shutil.copy(SOLUTIONS / "activations.py", student("ref") / "activations.py")
+    (student("ref") / "activations.py").write_text(reference)
     (student("link") / "activations.py").symlink_to(SOLUTIONS / "activations.py")
     leak = student("leak")
     (leak / "leak.py").symlink_to(host_file)
@@ -207,8 +206,7 @@ def test_a_hostile_class_is_graded_to_the_end(tmp_path, host_file):
     os.mkfifo(student("fifo") / "activations.py")
     (student("dirpy") / "activations.py").mkdir()
     (student("zero") / "activations.py").symlink_to("/dev/zero")
-    (student("dangling") / "activations.py").symlink_to(tmp_path / "nowhere.py")
-    (student("thief")).rmdir()
+    (student("dangling") / "activations.py").symlink_to(subs.parent / "nowhere.py")
     (subs / "thief").symlink_to(SOLUTIONS)
     (student("deepnb") / "activations.ipynb").write_text(_notebook("x = " + "+".join(["1"] * 300_000)))
     (student("spacenb") / "activations.ipynb").write_text(_notebook(" " * 900_000 + "x = 1"))
@@ -216,31 +214,75 @@ def test_a_hostile_class_is_graded_to_the_end(tmp_path, host_file):
     (student("ref_") / "activations.py").write_text("raise SystemExit\n")
     (student(b"bad\xffname") / "activations.py").write_text("X = 1\n")
     (student("\x1b[2K\rref 100") / "activations.py").write_text("X = 1\n")
-    forging = ["link", "leak", "fifo", "dirpy", "zero", "dangling", "thief", "deepnb", "spacenb", "ref_"]
 
-    out = tmp_path / "graded"
-    deepgrade = Path(sys.executable).parent / "deepgrade"
-    done = subprocess.run([str(deepgrade), "grade", "activations", str(subs), "--out", str(out), "--workers", "2"],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
+
+def check_hostile_outputs(done: subprocess.CompletedProcess, out: Path) -> dict:
+    """The batch finished, wrote its files, scored the reference 100 and every forging case 0,
+    escaped ids on the terminal, and leaked no reference or host text into results.json."""
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "\x1b" not in done.stdout and "\\x1b[2K\\x0dref 100" in done.stdout  # the class table escapes ids
     summary = json.loads((out / "summary.json").read_text())
     scores = {r["student_id"]: r["score"] for r in summary["results"]}
-    assert scores["ref"] == scores["grades.csv"] > 0
-    assert all(scores[s] == 0 for s in forging), {s: scores[s] for s in forging}
+    maxima = {r["student_id"]: r["max_score"] for r in summary["results"]}
+    assert scores["ref"] == scores["grades.csv"] == maxima["ref"] > 0
+    assert all(scores[s] == 0 for s in FORGING), {s: scores[s] for s in FORGING}
     assert "bad\\xffname" in scores
-    header = (out / "grades.csv").read_text().splitlines()[0]
-    assert header.startswith("student_id,score,max_score")
-    folders = {r["folder"] for r in summary["results"]}
-    assert len(folders) == len(summary["results"])  # ids map to folders one to one
+    assert (out / "grades.csv").read_text().splitlines()[0].startswith("student_id,score,max_score")
+    assert len({r["folder"] for r in summary["results"]}) == len(summary["results"])  # one folder per id
     solution_lines, inside = [], False  # the reference's solution code: never shown to students
-    for line in reference.splitlines():
+    for line in (SOLUTIONS / "activations.py").read_text().splitlines():
         inside = ("BEGIN SOLUTION" in line) or (inside and "END SOLUTION" not in line)
         if inside and len(line.strip()) > 25 and not line.strip().startswith("#"):
             solution_lines.append(line.strip())
     assert solution_lines
-    secrets = [HOST_SECRET, *solution_lines]
     for path in out.rglob("results.json"):
         text = path.read_text()
-        for secret in secrets:
+        for secret in [HOST_SECRET, *solution_lines]:
             assert secret not in text, (path, secret)
+    return scores
+
+
+DEEPGRADE = str(Path(sys.executable).parent / "deepgrade")
+
+
+@pytest.mark.slow
+def test_a_hostile_class_is_graded_to_the_end(tmp_path, host_file):
+    """The reference plus every hostile intake case in one `deepgrade grade`: it finishes, the
+    reference scores 100, every forging case 0, and no student-visible file holds the
+    reference's or a host file's text."""
+    hostile_class(tmp_path / "subs", host_file)
+    out = tmp_path / "graded"
+    done = subprocess.run([DEEPGRADE, "grade", "activations", str(tmp_path / "subs"), "--out", str(out),
+                           "--workers", "2"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    check_hostile_outputs(done, out)
+
+
+@pytest.mark.slow
+def test_a_hostile_class_is_graded_to_the_end_as_an_ordinary_user():
+    """The same class graded by an instructor who is not root (CI creates the user), plus a
+    file the instructor cannot read: named, scored 0, and the batch goes on."""
+    from tests.nonroot import as_user, ensure_user, user_tempdir
+
+    folder = user_tempdir()
+    try:
+        host_file = folder / "host" / "secret.txt"
+        host_file.parent.mkdir()
+        host_file.write_text(HOST_SECRET + "\n")  # the instructor's own file: readable by them
+        hostile_class(folder / "subs", host_file)
+        locked = folder / "subs" / "locked"
+        locked.mkdir()
+        (locked / "activations.py").write_text((SOLUTIONS / "activations.py").read_text())
+        if os.geteuid() == 0:
+            user = ensure_user()
+            for path in [folder, *folder.rglob("*")]:
+                os.lchown(path, user.pw_uid, user.pw_gid)
+        (locked / "activations.py").chmod(0)
+        out = folder / "graded"
+        done = as_user([DEEPGRADE, "grade", "activations", str(folder / "subs"), "--out", str(out),
+                        "--workers", "2"], cwd=folder, timeout=900)
+        scores = check_hostile_outputs(done, out)
+        assert scores["locked"] == 0
+        locked_result = json.loads(next(out.glob("locked/results.json")).read_text())
+        assert "activations.py was not read: it cannot be read (permission denied)" in locked_result["output"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
