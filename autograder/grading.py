@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from autograder import __version__
+from autograder.dependencies import apply_requirements
 from autograder.results import VISIBILITIES, CheckResult, SubmissionResult
 from autograder.sandbox import Limits, Sandbox, Submission, SubmissionError
 
@@ -189,7 +190,7 @@ class GradingPlugin:
         if printed.strip():
             notes.append("Your code printed:\n" + printed.rstrip())
         result = SubmissionResult(
-            student_id=job.student_id, topic=job.topic, checks=self.checks[key],
+            student_id=job.student_id, topic=job.topic, checks=apply_requirements(job.topic, self.checks[key]),
             execution_time=time.perf_counter() - self.started.get(key, time.perf_counter()),
             output="\n".join(notes), engine_version=__version__, grader_version=grader_version(job.topic),
         )

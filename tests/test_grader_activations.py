@@ -70,7 +70,10 @@ def elu_derivative(z, alpha=1.0):
     return out
 
 def layer_gradient_norms(grad_output, weights, pre_activations, activation="sigmoid"):
-    f = {"sigmoid": sigmoid_derivative, "tanh": tanh_derivative, "relu": relu_derivative}[activation]
+    derivatives = {"sigmoid": sigmoid_derivative, "tanh": tanh_derivative, "relu": relu_derivative}
+    if activation not in derivatives:
+        raise ValueError("activation must be sigmoid, tanh or relu")
+    f = derivatives[activation]
     norms, g = [], grad_output
     for i in range(len(weights) - 1, -1, -1):
         g = np.einsum("nj,ij->ni", g * f(pre_activations[i]), weights[i])

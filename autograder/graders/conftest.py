@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from autograder.dependencies import record_requirements
 from autograder.grading import PLUGIN_KEY
 
 try:
@@ -26,3 +27,8 @@ def submission(request: pytest.FixtureRequest):
     if plugin is None:
         pytest.skip("graders run only through deepgrade's grading engine")
     return plugin.submission_for(request.param)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Record which checks earn their points only when other checks pass (no points for nothing)."""
+    record_requirements(items)

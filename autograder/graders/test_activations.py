@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.referee import Mistake, expect_array, expect_close, expect_equal
+from autograder.referee import Mistake, expect_array, expect_close, expect_equal, expect_raises
 from solutions import activations as ref
 
 RNG_SEED = 20251123
@@ -177,6 +177,8 @@ def test_elu_derivative_values(submission):
 
 @pytest.mark.points(4)
 @pytest.mark.visibility("hidden")
+@pytest.mark.requires("sigmoid_values", "sigmoid_derivative_values", "tanh_derivative_values",
+                      "relu_derivative_values", "leaky_relu_derivative_values", "elu_derivative_values")
 def test_derivatives_do_not_modify_input(submission):
     """the derivative functions leave their input array unchanged"""
     rng = np.random.default_rng(RNG_SEED + 2)
@@ -246,11 +248,16 @@ def test_layer_gradient_norms_sigmoid(submission):
 @pytest.mark.points(8)
 @pytest.mark.visibility("visible")
 def test_layer_gradient_norms_relu_and_tanh(submission):
-    """layer_gradient_norms with relu and tanh, including a batch of one"""
+    """layer_gradient_norms with relu and tanh, including a batch of one; an unknown name raises ValueError"""
     for activation, seed, batch in (("relu", RNG_SEED + 4, 6), ("tanh", RNG_SEED + 5, 5), ("relu", RNG_SEED + 6, 1)):
         grad_output, weights, zs = network(depth=4, width=4, batch=batch, scale=1.5, seed=seed, relu_safe=True)
         got = _norms(submission, grad_output, weights, zs, activation)
         _check_norms(got, grad_output, weights, zs, activation)
+    grad_output, weights, zs = network(depth=2, width=3, batch=2, scale=1.0, seed=RNG_SEED + 7)
+    expect_raises(ValueError, lambda: submission.layer_gradient_norms(grad_output, weights, zs, activation="softplus"),
+                  name="layer_gradient_norms(..., activation='softplus')",
+                  hint="the docstring's Raises: an unknown activation name is a ValueError that names the choices, "
+                       "not a KeyError from a dict lookup or a silent fallback to sigmoid")
 
 
 # ------------------------------------------------------------------------------ diagnosis

@@ -85,6 +85,7 @@ def test_clip_by_value_values(submission):
 
 @pytest.mark.points(10)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("clip_by_value_values")
 def test_clip_by_value_returns_new_arrays(submission):
     """clip_by_value does not modify its input and returns new arrays"""
     rng = np.random.default_rng(102)
@@ -144,8 +145,9 @@ def test_clip_by_norm_values(submission):
 
 @pytest.mark.points(5)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("clip_by_norm_values")
 def test_clip_by_norm_within_limit_unchanged(submission):
-    """clip_by_norm leaves a gradient whose norm is at most max_norm unchanged"""
+    """clip_by_norm leaves a gradient whose norm is at most max_norm unchanged (as a new array)"""
     rng = np.random.default_rng(104)
     for shape, max_norm in (((6,), 10.0), ((3, 4), 5.0), ((2, 2, 2), 100.0)):
         g = rng.normal(size=shape)
@@ -157,10 +159,18 @@ def test_clip_by_norm_within_limit_unchanged(submission):
         })
     g = np.array([3.0, 4.0])  # exactly at the limit: unchanged too
     expect_close(submission.clip_by_norm(g, 5.0).fetch(), g, name="clip_by_norm([3, 4], 5.0)")
+    handle = submission.put(g)
+    result = submission.clip_by_norm(handle, 10.0)
+    result.assign(np.full(g.shape, 123.0))
+    if not np.array_equal(handle.fetch(), g):
+        raise Mistake("clip_by_norm returned the caller's own array when no clipping was needed: writing into the "
+                      "result changed the gradient that was passed in. Return grad.copy() in that case too, so "
+                      "the caller's gradient and the clipped one never share memory.")
 
 
 @pytest.mark.points(5)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("clip_by_norm_values")
 def test_clip_by_norm_zero_gradient(submission):
     """clip_by_norm keeps a zero gradient zero (no division by zero, no NaN)"""
     for shape in ((4,), (2, 3)):
@@ -222,6 +232,7 @@ def test_clip_by_global_norm_returns_norm_before_clipping(submission):
 
 @pytest.mark.points(5)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("clip_by_global_norm_values")
 def test_clip_by_global_norm_zero_gradients(submission):
     """all-zero gradients stay zero and the global norm is 0 (no NaN)"""
     grads = [np.zeros(s) for s in SHAPES]
@@ -242,6 +253,7 @@ def test_clip_by_global_norm_zero_gradients(submission):
 
 @pytest.mark.points(5)
 @pytest.mark.visibility("after_due_date")
+@pytest.mark.requires("clip_by_global_norm_values")
 def test_clip_by_global_norm_leaves_input_alone(submission):
     """clip_by_global_norm returns new arrays and does not modify its input"""
     rng = np.random.default_rng(106)
@@ -446,9 +458,20 @@ def test_adaptive_clipper_default_sequence(submission):
 @pytest.mark.points(5)
 @pytest.mark.visibility("visible")
 def test_adaptive_clipper_warmup_boundary(submission):
-    """AdaptiveClipper starts clipping once the history holds more than warmup norms"""
+    """AdaptiveClipper starts clipping once the history holds more than warmup norms; warm-up returns copies"""
     run_sequence(submission, "warmup3")
     run_sequence(submission, "warmup0")
+    # during warm-up nothing is clipped, and the gradients returned must still be new arrays
+    grads = grad_list(np.random.default_rng(105), (1.0, 2.0, 0.5))
+    handles = [submission.put(g) for g in grads]
+    result = submission.AdaptiveClipper(warmup=3).clip(handles)
+    clipped = result[0]
+    for i, g in enumerate(grads):
+        clipped[i].assign(np.full(g.shape, 123.0))
+        if not np.array_equal(handles[i].fetch(), g):
+            raise Mistake(f"AdaptiveClipper.clip returned grads[{i}] itself during warm-up (no clipping): writing "
+                          "into the result changed the caller's gradient. Return copies ([g.copy() for g in "
+                          "grads]) when nothing is clipped, as clip_by_global_norm does.")
 
 
 @pytest.mark.points(10)

@@ -217,7 +217,8 @@ def check_normal_tails(name: str, w: np.ndarray, fan_in: int, fan_out: int) -> N
     """
     where = f"{name}({fan_in}, {fan_out}, rng)"
     n = w.size
-    a = np.abs(w) / w.std()
+    with np.errstate(divide="ignore", invalid="ignore"):  # constant weights: judged below, no warning
+        a = np.abs(w) / w.std()
     for label, c, frac, p in (
         ("beyond 2.5 standard deviations", 2.5, float(np.mean(a > 2.5)), math.erfc(2.5 / math.sqrt(2))),
         ("within 1 standard deviation", 1.0, float(np.mean(a < 1.0)), math.erf(1 / math.sqrt(2))),
@@ -251,6 +252,8 @@ def distribution_check(submission, name: str) -> None:
 
 @pytest.mark.points(10)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("xavier_uniform_distribution", "xavier_normal_distribution", "he_uniform_distribution",
+                      "he_normal_distribution", "lecun_normal_distribution")
 def test_shapes_and_dtype(submission):
     """Every initializer returns a float64 array of shape (fan_in, fan_out)"""
     rng = remote_rng(submission, 100)
@@ -261,6 +264,8 @@ def test_shapes_and_dtype(submission):
 
 @pytest.mark.points(10)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("xavier_uniform_distribution", "xavier_normal_distribution", "he_uniform_distribution",
+                      "he_normal_distribution", "lecun_normal_distribution")
 def test_randomness_comes_from_rng(submission):
     """All randomness comes from rng: same seed, same weights whatever np.random.seed says; new seed, new weights"""
     numpy = submission.np if submission.has("np") else submission.numpy
@@ -340,6 +345,8 @@ def test_normals_are_plain_not_truncated(submission):
 
 @pytest.mark.points(4)
 @pytest.mark.visibility("after_due_date")
+@pytest.mark.requires("xavier_uniform_distribution", "xavier_normal_distribution", "he_uniform_distribution",
+                      "he_normal_distribution", "lecun_normal_distribution")
 def test_every_weight_is_an_independent_draw(submission):
     """Every weight is its own draw: no repeated rows, columns or values (symmetry breaking)"""
     # 12 000 continuous draws: P(two equal float64 values) < 1e-8 per initializer.

@@ -379,6 +379,7 @@ def leaking_parameter(together: Trajectory, alone: list[Trajectory]) -> tuple[in
 
 @pytest.mark.points(10)
 @pytest.mark.visibility("hidden")
+@pytest.mark.requires("sgd_momentum_trajectory", "rmsprop_trajectory")
 def test_state_per_parameter(submission):
     """SGD momentum and RMSProp keep separate state for two parameters of the same shape"""
     rng = np.random.default_rng(SEED + 6)
@@ -405,8 +406,9 @@ def test_state_per_parameter(submission):
 
 @pytest.mark.points(9)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("sgd_trajectory", "sgd_momentum_trajectory", "rmsprop_trajectory", "adam_trajectory")
 def test_inputs_not_mutated(submission):
-    """update returns new arrays and never modifies params or grads"""
+    """update returns new arrays, never modifies params or grads, and keeps its own copy of state"""
     rng = np.random.default_rng(SEED + 7)
     params = [rng.normal(size=(3, 2)), rng.normal(size=4)]
     grads1 = [rng.normal(size=(3, 2)), rng.normal(size=4)]
@@ -437,10 +439,27 @@ def test_inputs_not_mutated(submission):
         if not np.array_equal(before[0], after[0], equal_nan=True):
             raise Mistake(f"{label}: the array update returned shares memory with the params array passed in "
                           "(it changed when the caller changed the input). Return new arrays, not the inputs.")
+        # A training loop may reuse one gradient buffer (grad[...] = new values) between steps: state kept
+        # by reference to the caller's gradient would change with it. Judged against the student's own
+        # trajectory with fresh gradient arrays.
+        fresh = run_student(submission, cls, kw, params, [grads1, grads2])[-1]
+        opt = getattr(submission, cls)(**kw)
+        g_h = submission.put(grads1)
+        current = opt.update(submission.put(params), g_h)
+        for i, g in enumerate(grads2):
+            g_h[i].assign(g)
+        reused = expect_param_list(opt.update(current, g_h).fetch(), params, f"{cls}.update")
+        for i, (a, b) in enumerate(zip(reused, fresh, strict=True)):
+            if not np.allclose(a, b, rtol=1e-12, atol=1e-15, equal_nan=True):
+                raise Mistake(f"{label}: when the caller reuses its gradient arrays (writing the second step's "
+                              f"gradients into the same arrays), params[{i}] after two updates is {fmt(a)} instead "
+                              f"of {fmt(b)}. Looks like the optimizer's state is the caller's gradient array itself "
+                              "(buf = g without .copy()); keep your own copy of anything you store.")
 
 
 @pytest.mark.points(8)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("sgd_trajectory", "sgd_momentum_trajectory", "rmsprop_trajectory", "adam_trajectory")
 def test_zero_gradients(submission):
     """zero gradients leave parameters unchanged (no NaN from 0/0) for all three optimizers"""
     params = [np.array([1.5, -2.0, 0.25]), np.full((2, 2), -3.0)]

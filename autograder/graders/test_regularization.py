@@ -45,7 +45,9 @@ def simulate(losses: list[float], patience: int, min_delta: float = 0.0, mistake
     best, best_epoch, wait, previous = math.inf, -1, 0, math.inf
     stop, bests, epochs = None, [], []
     for k, loss in enumerate(losses):
-        if mistake == "ignore_delta":
+        if mistake == "equal_improves":
+            improved = loss <= best - min_delta
+        elif mistake == "ignore_delta":
             improved = loss < best
         elif mistake == "vs_previous":
             improved = loss < previous - min_delta
@@ -77,6 +79,8 @@ ES_MISTAKES = {
     "ignore_delta": "ignored min_delta (an improvement must beat best_loss - min_delta)",
     "delta_wrong_sign": "used best_loss + min_delta; an improvement is val_loss < best_loss - min_delta",
     "track_min": "updated best_loss on every decrease, even ones smaller than min_delta",
+    "equal_improves": "counted a loss equal to the best as an improvement; the comparison is strict, "
+                      "val_loss < best_loss - min_delta, so a plateau of equal losses runs out the patience",
 }
 
 
@@ -137,10 +141,22 @@ def check_best_trace(submission, kwargs: dict, losses: list[float], epochs_too: 
 @pytest.mark.points(8)
 @pytest.mark.visibility("visible")
 def test_early_stopping_sequence(submission):
-    """EarlyStopping(patience=3) stops at the right step and tracks best_loss and best_epoch"""
+    """EarlyStopping stops at the right step (also on a plateau and after a stop) and tracks best_loss and best_epoch"""
     losses = [0.9, 0.7, 0.6, 0.62, 0.55, 0.58, 0.6, 0.57, 0.65, 0.5]
     check_stop_index(submission, {"patience": 3}, losses)
     check_best_trace(submission, {"patience": 3}, losses[:8], epochs_too=True)
+    plateau = [0.8, 0.8, 0.8, 0.8, 0.8]  # equal losses are not improvements
+    check_stop_index(submission, {"patience": 2}, plateau)
+    check_best_trace(submission, {"patience": 2}, plateau, epochs_too=True)
+    # a loop that keeps calling step after the first True: the count goes on, and an improvement resets it
+    losses = [0.9, 0.95, 0.97, 0.99, 0.5, 0.6]
+    expected = [bool(r) for r in map(ref.EarlyStopping(patience=2).step, losses, map(step_weights, range(6)))]
+    _, returned = run_steps(submission, {"patience": 2}, losses, until_true=False)
+    if returned != expected:
+        raise Mistake(f"EarlyStopping(patience=2) called on every one of the losses {losses}, also after it first "
+                      f"said stop, should return {expected}, but yours returned {returned}. step keeps counting "
+                      "the steps without improvement after it first returns True (True again while there is no "
+                      "improvement), and an improvement resets the count to 0.")
 
 
 @pytest.mark.points(8)
@@ -163,6 +179,8 @@ def test_early_stopping_min_delta(submission):
 
 @pytest.mark.points(8)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("early_stopping_sequence", "early_stopping_patience_boundary", "early_stopping_min_delta",
+                      "early_stopping_keeps_best_not_last")
 def test_early_stopping_best_weights_are_copies(submission):
     """best_weights are copies: updating the training loop's arrays in place does not change them"""
     w0 = [np.arange(6.0).reshape(2, 3), np.array([0.5, -1.5])]
@@ -371,6 +389,7 @@ def test_dropout_eval_mode(submission):
 
 @pytest.mark.points(4)
 @pytest.mark.visibility("hidden")
+@pytest.mark.requires("dropout_structure", "dropout_keep_fraction")
 def test_dropout_uses_rng(submission):
     """the mask comes from `rng`: same seed, same mask; different seeds, different masks"""
     x = np.ones(2000)
@@ -489,6 +508,7 @@ def run_training(submission, data: tuple, seed: int) -> dict:
 
 @pytest.mark.points(5)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("capstone_accuracy")
 def test_capstone_returns_plain_dict(submission):
     """train_vh_classifier returns weights [W1, b1, W2, b2], per-epoch losses and best_epoch"""
     result = train(submission, "easy", seed=1)
@@ -540,6 +560,7 @@ def test_capstone_best_weights_restored(submission):
 
 @pytest.mark.points(4)
 @pytest.mark.visibility("hidden")
+@pytest.mark.requires("capstone_accuracy")
 def test_capstone_reproducible(submission):
     """all randomness comes from rng: same seed, same weights; another seed, other weights"""
     # the small data set trains fastest

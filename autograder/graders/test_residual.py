@@ -122,9 +122,46 @@ def student_grads(submission, index: int, wanted: tuple[str, ...] = GRADS) -> di
     return fetch_grads(submission.residual_backward(c["dout"], cache_handle), shapes_of(c), wanted)
 
 
+def student_grads_for(submission, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    _, cache_handle = forward_remote(submission, c)
+    return fetch_grads(submission.residual_backward(c["dout"], cache_handle), shapes_of(c))
+
+
 def describe_case(index: int) -> str:
     _, N, D, H = CASES[index]
     return f"N={N}, D={D}, H={H}"
+
+
+@cache
+def kink_case() -> dict[str, np.ndarray]:
+    """Small integers, so every pre-activation is exact: several are exactly 0 at both ReLUs.
+
+    The course convention is relu'(0) = 0; with integer inputs the zeros do not depend on the
+    order a student sums in, and a mask written `>= 0` changes dx through either kink.
+    """
+    rng = np.random.default_rng(2024)
+    N, D, H = 4, 3, 4
+    while True:
+        c = {"x": rng.integers(-2, 3, size=(N, D)), "W1": rng.integers(-2, 3, size=(D, H)),
+             "b1": rng.integers(-2, 3, size=H), "W2": rng.integers(-2, 3, size=(H, D)),
+             "b2": rng.integers(-2, 3, size=D)}
+        c = {k: v.astype(float) for k, v in c.items()}
+        c["dout"] = rng.integers(1, 4, size=(N, D)) * rng.choice([-1.0, 1.0], size=(N, D))
+        c["a1"] = c["x"] @ c["W1"] + c["b1"]
+        c["z"] = c["x"] + relu(c["a1"]) @ c["W2"] + c["b2"]
+        if (c["a1"] == 0).sum() >= 2 and (c["z"] == 0).sum() >= 2 and all(
+                not np.allclose(kink_grads(c, outer, inner)["dx"], kink_grads(c, False, False)["dx"])
+                for outer, inner in ((True, False), (False, True))):
+            return c
+
+
+def kink_grads(c: dict[str, np.ndarray], outer_ge: bool, inner_ge: bool) -> dict[str, np.ndarray]:
+    """Gradients with each ReLU mask written `> 0` (the convention) or `>= 0`."""
+    x, W1, W2, a1, z, dout = c["x"], c["W1"], c["W2"], c["a1"], c["z"], c["dout"]
+    dz = dout * ((z >= 0) if outer_ge else (z > 0))
+    da1 = (dz @ W2.T) * ((a1 >= 0) if inner_ge else (a1 > 0))
+    return {"dx": da1 @ W1.T + dz, "dW1": x.T @ da1, "db1": da1.sum(axis=0), "dW2": relu(a1).T @ dz,
+            "db2": dz.sum(axis=0)}
 
 
 # ------------------------------------------------------------------------------ forward
@@ -132,6 +169,7 @@ def describe_case(index: int) -> str:
 
 @pytest.mark.points(5)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("forward_values")
 def test_forward_returns_out_and_cache(submission):
     """residual_forward returns (out, cache) with out of shape (N, D)"""
     for index in range(len(CASES)):
@@ -164,6 +202,7 @@ def test_forward_values(submission):
 
 @pytest.mark.points(5)
 @pytest.mark.visibility("visible")
+@pytest.mark.requires("backward_dx")
 def test_backward_returns_five_gradients(submission):
     """residual_backward returns (dx, dW1, db1, dW2, db2), each shaped like its input"""
     for index in range(len(CASES)):
@@ -173,12 +212,23 @@ def test_backward_returns_five_gradients(submission):
 @pytest.mark.points(25)
 @pytest.mark.visibility("visible")
 def test_backward_dx(submission):
-    """dx matches the numerical gradient (skip path and both ReLU masks)"""
+    """dx matches the numerical gradient (skip path and both ReLU masks, relu'(0) = 0)"""
     for index in range(len(CASES)):
         c = case(index)
         got = student_grads(submission, index, ("dx",))["dx"]
         expect_gradient(got, numeric_grads(index)["dx"], name=f"dx ({describe_case(index)})",
                         misconceptions=misconceptions(c, "dx"), hint=SKIP_HINT)
+    c = kink_case()
+    got = student_grads_for(submission, c)
+    wrong = {"used z >= 0 in the outer ReLU's mask; the course convention is relu'(0) = 0, so a sum x + F(x) "
+             "of exactly 0 passes no gradient": kink_grads(c, True, False),
+             "used a1 >= 0 in the inner ReLU's mask; the course convention is relu'(0) = 0, so a hidden "
+             "pre-activation of exactly 0 passes no gradient": kink_grads(c, False, True),
+             "used >= 0 in both ReLU masks; the course convention is relu'(0) = 0": kink_grads(c, True, True)}
+    for g in GRADS:
+        expect_close(got[g], kink_grads(c, False, False)[g], name=f"{g} when some pre-activations are exactly 0",
+                     rtol=1e-9, atol=1e-12, misconceptions={k: v[g] for k, v in wrong.items()},
+                     hint="relu'(0) = 0: mask with (z > 0) and (a1 > 0)")
 
 
 @pytest.mark.points(10)
@@ -236,6 +286,7 @@ def test_backward_dW2_db2(submission):
 
 @pytest.mark.points(5)
 @pytest.mark.visibility("hidden")
+@pytest.mark.requires("backward_dx")
 def test_backward_uses_its_cache(submission):
     """residual_backward uses the cache it is given, not state from the last forward call"""
     first, second = case(0), case(2)
@@ -262,6 +313,7 @@ CACHE_HINT = ("residual_backward was called with the cache of the FIRST of two f
 
 @pytest.mark.points(5)
 @pytest.mark.visibility("after_due_date")
+@pytest.mark.requires("forward_values", "backward_dx")
 def test_inputs_not_mutated(submission):
     """forward and backward leave x, the weights and dout unchanged"""
     c = case(3)
