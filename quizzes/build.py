@@ -21,6 +21,7 @@ from .exports.markdown import write_markdown
 from .exports.moodle import write_moodle
 from .exports.qti import write_qti
 from .fsutil import atomic_dir
+from .material import use_material
 
 WRITERS: dict[str, Callable[[BuiltQuiz, Path], list[Path]]] = {
     "html": write_html,
@@ -91,13 +92,21 @@ def format_warnings(quiz: BuiltQuiz, formats: Iterable[str]) -> list[str]:
 
 
 def build_quiz(spec: str | Path, out: str | Path, roster: str | Path | None = None, variants: int | None = None,
-               formats: str | Iterable[str] = ALL_FORMATS, strict: bool = False) -> BuildResult:
+               formats: str | Iterable[str] = ALL_FORMATS, strict: bool = False,
+               material: str | Path | None = None) -> BuildResult:
     """Assemble a quiz from a spec and a roster (or N anonymous variants) and write the formats.
 
     A question a format cannot hold is left out of that format with a warning; strict makes it an error.
+    material is a course-material file whose [documents] rename the course documents quiz text
+    mentions ({{ doc.lecture }}); None keeps the shipped names.
     """
     wanted = parse_formats(formats)
-    quiz = assemble(spec, roster=roster, variants=variants)
+    use_material(material)
+    try:
+        quiz = assemble(spec, roster=roster, variants=variants)
+    finally:
+        if material is not None:
+            use_material(None)  # the next build in this process starts from the shipped names again
     warnings = format_warnings(quiz, wanted)
     if strict and warnings:
         more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""

@@ -83,7 +83,11 @@ def check(bank: tuple[Path, ...], seeds: int) -> None:
 @click.option("--strict", is_flag=True,
               help="Fail instead of warning when a format cannot hold a question (GIFT and Canvas QTI "
                    "have no ordering questions).")
-def build(spec: Path, roster: Path | None, variants: int | None, out: Path, formats: str, strict: bool) -> None:
+@click.option("--material", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A TOML file with a [material] table: its [material.documents] rename the course documents "
+                   "quiz text mentions (default: the shipped names, e.g. 'the lecture').")
+def build(spec: Path, roster: Path | None, variants: int | None, out: Path, formats: str, strict: bool,
+          material: Path | None) -> None:
     """Build a quiz from SPEC: one variant per student, deterministic from (seed, student id).
 
     Rebuilding with the same spec and roster gives every student the same paper. Always
@@ -99,7 +103,8 @@ def build(spec: Path, roster: Path | None, variants: int | None, out: Path, form
     """
     if roster is not None and variants is not None:
         raise click.UsageError("give either --roster or --variants, not both")
-    result = _run(build_quiz, spec, out, roster=roster, variants=variants, formats=formats, strict=strict)
+    result = _run(build_quiz, spec, out, roster=roster, variants=variants, formats=formats, strict=strict,
+                  material=material)
     click.echo(result.summary())
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -99,8 +99,31 @@ def sandbox() -> BankSandbox:
         sum=sum, len=len, round=round, int=int, float=float, range=_safe_range, pi=math.pi,
         isfinite=math.isfinite, sorted=sorted, zip=lambda *a: [list(t) for t in zip(*a, strict=False)],
     )
-    env.filters.update(num=fmt_num, sci=fmt_sci, vec=fmt_vec, seq=fmt_seq)
+    env.filters.update(num=fmt_num, sci=fmt_sci, vec=fmt_vec, seq=fmt_seq, cap=_cap, poss=_possessive)
     return env
+
+
+def _cap(text: Any) -> str:
+    """First letter upper-cased, the rest kept (Jinja's capitalize would lower-case 'Q&A')."""
+    text = str(text)
+    return text[:1].upper() + text[1:]
+
+
+def _possessive(text: Any) -> str:
+    """'the lecture' -> "the lecture's", 'the week 5 slides' -> "the week 5 slides'"."""
+    text = str(text)
+    return text + ("'" if text.endswith("s") else "'s")
+
+
+# How bank text names the course's documents: {{ doc.lecture }}. Set per build from the course's
+# [material] table or a --material file (quizzes/material.py); the default is the shipped names.
+_DOCUMENTS: dict[str, str] = {}
+
+
+def set_documents(documents: dict[str, str]) -> None:
+    """Use these document names in bank text from now on (callers clear the variant cache)."""
+    _DOCUMENTS.clear()
+    _DOCUMENTS.update(documents)
 
 
 @lru_cache(maxsize=8192)
@@ -123,7 +146,11 @@ def compile_template(source: str) -> Any:
 
 def make_context(values: dict[str, Any]) -> dict[str, Any]:
     """The variables a bank expression sees: the sandbox's functions plus the given values."""
-    return {**sandbox().globals, **values}
+    if not _DOCUMENTS:
+        from .material import default_documents  # late: the defaults live with the course material
+
+        _DOCUMENTS.update(default_documents())
+    return {**sandbox().globals, "doc": dict(_DOCUMENTS), **values}
 
 
 def evaluate(source: str | int | float | bool, context: dict[str, Any]) -> Any:

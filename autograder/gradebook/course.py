@@ -20,6 +20,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from autograder.gradebook.late import LatePolicy, with_extension
+from autograder.reports.material import Material, MaterialError, default_material, material_from_table
 
 COURSE_FILE = "deepgrade.toml"
 GRADEBOOK_FILE = "gradebook.sqlite"
@@ -80,6 +81,7 @@ class Course:
     extensions: dict[tuple[str, str], float]  # (student_id, topic) -> days
     submission_time: str = "manifest"  # where submission times come from (SUBMISSION_TIME_SOURCES)
     similarity: dict = field(default_factory=dict)  # [similarity], checked by _similarity
+    material: Material = field(default_factory=default_material)  # [material]: review pointers, document names
     unsafe_no_sandbox: bool = False  # [sandbox]: grade unconfined where this machine cannot confine student code
 
     @property
@@ -109,7 +111,7 @@ class Course:
 
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = {"course", "late", "assignments", "quizzes", "extensions", "service", "similarity", "sandbox"}  # [service]: autograder.service; [similarity]: autograder.similarity
+_SECTIONS = {"course", "late", "assignments", "quizzes", "extensions", "service", "similarity", "material", "sandbox"}  # [service]: autograder.service; [similarity]: autograder.similarity
 _COURSE_KEYS = {"name", "timezone", "roster", "submissions", "submission_time"}
 _LATE_KEYS = {"percent_per_day", "grace_minutes", "max_days"}
 _ASSIGNMENT_KEYS = {"title", "due", "weight", "points", "late"}
@@ -212,6 +214,7 @@ def load_course(course_dir: str | Path | None = None) -> Course:
         late=late, assignments=assignments, quizzes=quizzes, extensions=extensions,
         submission_time=_submission_time(info, f"{where} [course]"),
         similarity=_similarity(_table(data, "similarity", where), f"{where} [similarity]", root),
+        material=_material(_table(data, "material", where), f"{where} [material]"),
         unsafe_no_sandbox=_unsafe_no_sandbox(_table(data, "sandbox", where), f"{where} [sandbox]"),
     )
 
@@ -258,6 +261,14 @@ def _only(table: dict, allowed: set[str], where: str, what: str) -> None:
     if unknown:
         raise CourseError(f"{where}: unknown {what} {', '.join(map(repr, unknown))}; "
                           f"expected one of: {', '.join(sorted(allowed))}")
+
+
+def _material(table: dict, where: str) -> Material:
+    """[material]: the course's own review pointers and document names, over the shipped defaults."""
+    try:
+        return material_from_table(table, where)
+    except MaterialError as exc:
+        raise CourseError(str(exc)) from None
 
 
 def _table(data: dict, key: str, where: str) -> dict:

@@ -20,7 +20,7 @@ from autograder.gradebook.course import Course, CourseError
 from autograder.gradebook.store import Gradebook, Graded
 from autograder.render import render
 from autograder.reports import plots
-from autograder.reports.material import pointer
+from autograder.reports.material import Material
 from autograder.results import atomic_write
 
 MIN_CLASS_FOR_DISTRIBUTION = 5  # fewer graded students: the histogram would reveal classmates' scores
@@ -37,7 +37,8 @@ class ShownCheck:
     max_score: float | None
     passed: bool | None
     message: str
-    material: str
+    material: str  # where to review a failed check ("" when passed or unknown)
+    material_url: str = ""  # an http(s) link for it, when the course gives one
 
 
 def visibility_state(visibility: str, now: datetime, deadline: datetime | None) -> str:
@@ -56,6 +57,12 @@ def safe_name(text: str) -> str:
     return output_name(text)
 
 
+def _review(material: Material, topic: str, check_id: str, passed: bool) -> tuple[str, str]:
+    """(text, url) of where to review a failed check, from the course's [material] (or the defaults)."""
+    ref = None if passed else material.pointer(topic, check_id)
+    return (ref.text, ref.url) if ref else ("", "")
+
+
 def feedback_context(course: Course, graded: Graded, *, now: datetime, class_percents: list[float],
                      name: str = "") -> dict:
     """Everything a feedback template shows for one student and assignment."""
@@ -66,7 +73,7 @@ def feedback_context(course: Course, graded: Graded, *, now: datetime, class_per
         state = visibility_state(c.visibility, now, deadline)
         if state == "shown":
             rows.append(ShownCheck(state, c.name, c.score, c.max_score, c.passed, c.output if not c.passed else "",
-                                   pointer(graded.topic, c.check_id) if not c.passed else ""))
+                                   *_review(course.material, graded.topic, c.check_id, c.passed)))
         else:
             rows.append(ShownCheck(state, "hidden test" if state == "hidden" else "shown after the due date",
                                    None, None, None, "", ""))
