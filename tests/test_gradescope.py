@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 from autograder.grading import grade_file
 from autograder.notebooks import notebook_from_source
 from cli import main
-from tests.conftest import SAMPLES, SOLUTIONS
+from tests.conftest import SAMPLES, SOLUTIONS, grade_all
 
 TOPIC = "activations"
 
@@ -77,9 +78,19 @@ def valid_results(path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def autograder(tmp_path_factory) -> dict:
-    """Build the zip with the CLI, unpack it into a fresh /autograder and run setup.sh offline."""
-    tmp = tmp_path_factory.mktemp("gradescope")
+def autograder() -> dict:
+    """Build the zip with the CLI, unpack it into a fresh /autograder and run setup.sh offline.
+
+    The folder is world-readable, like Gradescope's /autograder: where the sandbox has no
+    namespaces (tier 2) only setup.sh's lockdown keeps student code out of the secrets.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="dg-gradescope-"))
+    tmp.chmod(0o755)
+    yield _build(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build(tmp: Path) -> dict:
     zip_path = tmp / "autograder.zip"
     result = CliRunner().invoke(main, ["gradescope", TOPIC, "--out", str(zip_path)])
     assert result.exit_code == 0, result.output
@@ -110,7 +121,13 @@ def autograder(tmp_path_factory) -> dict:
     return {"zip": zip_path, "root": root, "site": Path(purelib), "package": Path(package)}
 
 
-def run_autograder(ag: dict, files: dict[str, str | bytes], **env: str) -> dict:
+# How run_autograder is started: as is, or as root in a Docker-like container (namespaces
+# refused by a seccomp filter, tests/dockerlike.py), where deepgrade must pick sandbox tier 2.
+DOCKER_LIKE = (sys.executable, str(Path(__file__).with_name("dockerlike.py")))
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs the autograder as root")
+
+
+def run_autograder(ag: dict, files: dict[str, str | bytes], launcher: tuple[str, ...] = (), **env: str) -> dict:
     """Place ``files`` in /autograder/submission, run run_autograder, return the valid results.json."""
     root = ag["root"]
     for folder in ("submission", "results"):
@@ -120,7 +137,7 @@ def run_autograder(ag: dict, files: dict[str, str | bytes], **env: str) -> dict:
         path = root / "submission" / name
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     (root / "submission_metadata.json").write_text(json.dumps({"users": [{"email": "s@example.edu", "id": 7}]}))
-    done = subprocess.run([str(root / "run_autograder")], env={**os.environ, **env, "DEEPGRADE_AUTOGRADER_ROOT":
+    done = subprocess.run([*launcher, str(root / "run_autograder")], env={**os.environ, **env, "DEEPGRADE_AUTOGRADER_ROOT":
                           str(root)}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return valid_results(root / "results" / "results.json")
@@ -200,17 +217,60 @@ def sigmoid(z):
 '''
 
 
-@pytest.mark.parametrize("mode", ["namespaces", "limits-only"])
-def test_references_and_graders_in_the_zip_stay_invisible_to_student_code(autograder, mode):
-    site, root = autograder["site"], autograder["root"]
+def thief(ag: dict) -> str:
+    site, root = ag["site"], ag["root"]
     targets = {"reference file": f"{site}/solutions/{TOPIC}.py", "solutions folder": f"{site}/solutions",
                "graders file": f"{site}/autograder/graders/test_{TOPIC}.py", "quiz bank": f"{site}/quizzes/bank",
                "wheel in source": f"{root}/source/*.whl", "source folder": f"{root}/source",
-               "gradescope source": "/autograder/source/*.whl"}
-    env = {"DEEPGRADE_NO_NAMESPACES": "1"} if mode == "limits-only" else {}
-    data = run_autograder(autograder, {f"{TOPIC}.py": THIEF.format(targets=targets)}, **env)
+               "gradescope source": "/autograder/source/*.whl", "results folder": f"{root}/results"}
+    return THIEF.format(targets=targets)
+
+
+MODES = {"namespaces": ((), {}), "no namespaces (forced)": ((), {"DEEPGRADE_NO_NAMESPACES": "1"}),
+         "docker-like": (DOCKER_LIKE, {})}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_references_and_graders_in_the_zip_stay_invisible_to_student_code(autograder, mode):
+    launcher, env = MODES[mode]
+    if mode == "docker-like" and os.geteuid() != 0:
+        pytest.skip("Gradescope runs the autograder as root")
+    data = run_autograder(autograder, {f"{TOPIC}.py": thief(autograder)}, launcher, **env)
     assert data["score"] == 0
+    if mode != "namespaces" and os.geteuid() != 0:
+        # An ordinary user without namespaces has no sandbox at all (tier 3): it refuses.
+        assert "refusing to grade: this machine cannot confine student code" in data["output"], data["output"]
+        return
     assert "STOLEN" not in data["output"], data["output"]
-    for label in [*targets, "import solutions", "import graders"]:
+    for label in [*THIEF_LABELS, "import solutions", "import graders"]:
         assert f"{label} blocked" in data["output"], (label, data["output"])
-    assert ("own mount/network/PID namespaces" in data["output"]) == (mode == "namespaces")
+    assert ("sandbox: tier 1 (namespaces)" in data["output"]) == (mode == "namespaces")
+    assert ("sandbox: tier 2 (privilege drop" in data["output"]) == (mode != "namespaces")
+
+
+THIEF_LABELS = ["reference file", "solutions folder", "graders file", "quiz bank", "wheel in source", "source folder",
+                "gradescope source", "results folder"]
+
+
+@pytest.mark.slow
+@needs_root
+def test_tier_2_in_a_docker_like_container_gives_the_same_scores_as_tier_1(autograder):
+    """Gradescope's containers refuse namespaces: the package must grade there, and exactly as in tier 1.
+
+    Uploads: the reference, a buggy student (ben), a forging one (mallory), the thief, a notebook.
+    """
+    samples = {name: {f"{TOPIC}.py": (SAMPLES / name / f"{TOPIC}.py").read_text()} for name in ("ben", "mallory")}
+    uploads = {"reference": {f"{TOPIC}.py": (SOLUTIONS / f"{TOPIC}.py").read_text()}, **samples,
+               "notebook": {"my homework.ipynb": nbformat.writes(notebook_from_source(
+                   (SOLUTIONS / f"{TOPIC}.py").read_text()))},
+               "thief": {f"{TOPIC}.py": thief(autograder)}}
+    # Tier 1: every .py upload graded here in one run; the notebook is the reference's.
+    local = grade_all(TOPIC, {name: files[f"{TOPIC}.py"] for name, files in uploads.items() if f"{TOPIC}.py" in files})
+    local["notebook"] = local["reference"]
+    assert local["reference"].score == 100 and local["thief"].score == 0
+    for name, files in uploads.items():
+        two = run_autograder(autograder, files, DOCKER_LIKE)
+        assert "sandbox: tier 2 (privilege drop" in two["output"] and "unshare" in two["output"], two["output"]
+        assert [(t["number"], t["score"]) for t in two["tests"]] == [(c.check_id, c.score) for c in local[name].checks]
+        assert two["score"] == local[name].score, name
+        assert "STOLEN" not in two["output"]

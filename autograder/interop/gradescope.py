@@ -205,9 +205,20 @@ def grade_submission(root: Path) -> dict:
     job = Job(student_id(root), topic, files, "; ".join(n for n in (where, note) if n))
     results: list[SubmissionResult] = []
     hide = [root / "source", root / "results", *secret_paths()]
+    close_results(root / "results")
     run_session([job], results.append, call_timeout=float(config.get("call_timeout", DEFAULT_CALL_TIMEOUT)),
                 hide=[p for p in hide if p.exists()])
     return results[0].to_gradescope()
+
+
+def close_results(results: Path) -> None:
+    """Make results/ root's alone before student code runs (Gradescope reads it as root).
+
+    Where the sandbox runs without namespaces (tier 2: Gradescope's Docker containers),
+    paths are hidden from student code only by ownership and mode.
+    """
+    if os.geteuid() == 0 and results.is_dir() and not results.is_symlink():
+        results.chmod(0o700)
 
 
 def student_id(root: Path) -> str:
