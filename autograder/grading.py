@@ -97,6 +97,7 @@ def jobs_for_folder(submissions_dir: Path, topics: Iterable[str]) -> list[Job]:
     Student ids are the folder names (as valid UTF-8 text, see ``autograder.names``); a
     folder that is a link must resolve inside ``submissions_dir``.
     """
+    from autograder.intake import IntakeError, read_folder, student_modules
     from autograder.names import student_id_from_folder
 
     jobs, seen = [], set()
@@ -107,9 +108,14 @@ def jobs_for_folder(submissions_dir: Path, topics: Iterable[str]) -> list[Job]:
         while student_id in seen:  # only a non-UTF-8 name can collide with a real one; keep both
             student_id += "~"
         seen.add(student_id)
+        try:  # read once per student, whatever the number of topics
+            intake = read_folder(Path(submissions_dir) / name, root=submissions_dir, max_bytes=MAX_FILE_BYTES)
+        except IntakeError as exc:
+            jobs += [Job(student_id, t, {f"{t}.py": failing_module(str(exc))}, str(exc)) for t in topics]
+            continue
         for topic in topics:
-            files, note = read_student_files(Path(submissions_dir) / name, topic, root=submissions_dir)
-            jobs.append(Job(student_id, topic, files, note))
+            files, notes = student_modules(intake, topic)
+            jobs.append(Job(student_id, topic, files, "; ".join(notes)))
     return jobs
 
 

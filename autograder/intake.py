@@ -54,6 +54,8 @@ class Intake:
     files: dict[str, bytes] = field(default_factory=dict)  # "<name>.py" or "<name>.ipynb" -> bytes
     problems: dict[str, str] = field(default_factory=dict)  # file name (printable) -> why it was not read
     mtime: float | None = None  # latest modification time of the files read (fstat of the opened file)
+    converted: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # notebook -> (module, note), once
+    convert_seconds: float = 0.0  # spent converting this folder's notebooks (FOLDER_CONVERT_SECONDS in all)
 
     def problem_notes(self) -> list[str]:
         return [f"{name} was not read: {why}" for name, why in sorted(self.problems.items())]
@@ -355,7 +357,6 @@ def student_modules(intake: Intake, topic: str | None = None) -> tuple[dict[str,
     """
     files = {n: b for n, b in intake.files.items() if n.endswith(".py")}
     notes = intake.problem_notes()
-    deadline = time.monotonic() + FOLDER_CONVERT_SECONDS
     for name, data in sorted(intake.files.items()):
         if not name.endswith(".ipynb"):
             continue
@@ -365,15 +366,20 @@ def student_modules(intake: Intake, topic: str | None = None) -> tuple[dict[str,
             if mine:
                 notes.append(f"both {module} and {name} were submitted: {module} was graded")
             continue
-        left = deadline - time.monotonic()
-        if left <= 0.5:
-            source, note = None, f"{name} could not be graded: the folder's notebooks took more than " \
-                f"{FOLDER_CONVERT_SECONDS:g} s to convert"
-        else:
-            source, note = convert_notebook(data, name, seconds=min(CONVERT_SECONDS, left))
-        if source is None:
-            source = failing_module(f"{note}. Save it again from Jupyter (File > Save), or submit a .py file "
-                                    "instead.")
+        if name not in intake.converted:  # each notebook is converted once, whatever topics ask for it
+            left = FOLDER_CONVERT_SECONDS - intake.convert_seconds
+            start = time.monotonic()
+            if left <= 0.5:
+                source, note = None, f"{name} could not be graded: the folder's notebooks took more than " \
+                    f"{FOLDER_CONVERT_SECONDS:g} s to convert"
+            else:
+                source, note = convert_notebook(data, name, seconds=min(CONVERT_SECONDS, left))
+            intake.convert_seconds += time.monotonic() - start
+            if source is None:
+                source = failing_module(f"{note}. Save it again from Jupyter (File > Save), or submit a .py file "
+                                        "instead.")
+            intake.converted[name] = (source, note)
+        source, note = intake.converted[name]
         files[module] = source
         if mine:
             notes.append(note)

@@ -139,11 +139,17 @@ def scan(course: Course, topics: list[str]) -> list[Scanned]:
                     if not e.name.startswith(".") and e.is_dir():
                         folders[(topic, e.name)] = base / e.name
     intakes: dict[tuple[str, str], Intake | None] = {}
+    modules: dict[tuple[str, str], tuple[dict[str, bytes], list[str]]] = {}
 
     def intake_of(topic: str, name: str) -> Intake | None:
         if (topic, name) not in intakes:
             intakes[(topic, name)] = _read(course, topic, folders[(topic, name)])
         return intakes[(topic, name)]
+
+    def modules_of(topic: str, name: str, intake: Intake) -> tuple[dict[str, bytes], list[str]]:
+        if (topic, name) not in modules:  # a folder is read and its notebooks converted once per scan
+            modules[(topic, name)] = student_modules(intake, topic)
+        return modules[(topic, name)]
 
     found = []
     for topic in topics:
@@ -155,7 +161,8 @@ def scan(course: Course, topics: list[str]) -> list[Scanned]:
             if own is None:
                 continue
             student = student_id_from_folder(name)
-            files, notes = student_modules(own, topic)
+            files, notes = modules_of(topic, name, own)
+            files = dict(files)
             if f"{topic}.py" not in files and own.problems.get(name):
                 files[f"{topic}.py"] = failing_module(own.problems[name])
             siblings: dict[str, bytes] = {}
@@ -164,7 +171,7 @@ def scan(course: Course, topics: list[str]) -> list[Scanned]:
                     continue
                 theirs = intake_of(other, name)
                 if theirs is not None:
-                    for file, data in student_modules(theirs, other)[0].items():
+                    for file, data in modules_of(other, name, theirs)[0].items():
                         if file not in files and file not in siblings and file != f"{topic}.py":
                             siblings[file] = data
             digest = content_hash(files) + (f":{content_hash(siblings)}" if siblings else "")
