@@ -100,7 +100,7 @@ class LocalExecutor:
     """``workers`` grading processes on this machine, recycled every ``recycle_after`` jobs."""
 
     def __init__(self, workers: int | None = None, *, call_timeout: float = DEFAULT_CALL_TIMEOUT,
-                 check_timeout: float = DEFAULT_CHECK_TIMEOUT, hide: list[str] | None = None, batch: int = 8,
+                 check_timeout: float = DEFAULT_CHECK_TIMEOUT, hide: list[str] | None = None, batch: int = 2,
                  recycle_after: int = 200, job_timeout: float = 300.0) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.options = {"call_timeout": call_timeout, "check_timeout": check_timeout, "hide": list(hide or [])}

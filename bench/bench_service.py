@@ -47,16 +47,17 @@ def make_course(folder: Path, clients: int) -> dict[str, str]:
 
 
 async def client(http: httpx.AsyncClient, url: str, account: str, code: str, n: int, poll: float,
-                 latencies: list[float], ids: set[int], retries: list[int]) -> None:
+                 latencies: list[float], ids: set[int], retries: dict[str, int]) -> None:
     async def call(method: str, path: str, **kw) -> httpx.Response:
         while True:  # the server may be down for a restart: retry the same request
             try:
                 r = await http.request(method, url + path, **kw)
                 if r.status_code < 500:
                     return r
-            except httpx.HTTPError:
-                pass
-            retries[0] += 1
+                why = f"HTTP {r.status_code}"
+            except httpx.HTTPError as exc:
+                why = type(exc).__name__
+            retries[why] = retries.get(why, 0) + 1
             await asyncio.sleep(0.5)
 
     token = (await call("POST", "/api/token", json={"account": account, "code": code})).json()["token"]
@@ -79,7 +80,7 @@ async def client(http: httpx.AsyncClient, url: str, account: str, code: str, n: 
 async def run(url: str, codes: dict[str, str], total: int, poll: float, on_half=None) -> dict:
     latencies: list[float] = []
     ids: set[int] = set()
-    retries = [0]
+    retries: dict[str, int] = {}
     per = [total // len(codes) + (1 if i < total % len(codes) else 0) for i in range(len(codes))]
     limits = httpx.Limits(max_connections=len(codes) + 10)
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
@@ -92,7 +93,7 @@ async def run(url: str, codes: dict[str, str], total: int, poll: float, on_half=
             await asyncio.get_running_loop().run_in_executor(None, on_half)
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
-    return {"latencies": latencies, "ids": ids, "elapsed": elapsed, "retries": retries[0]}
+    return {"latencies": latencies, "ids": ids, "elapsed": elapsed, "retries": retries}
 
 
 def check_db(db: Path, expected: int) -> str:
@@ -110,7 +111,7 @@ def report(name: str, out: dict, total: int, db: Path) -> None:
     p = statistics.quantiles(lat, n=100) if len(lat) > 1 else lat * 99
     print(f"{name}: {len(lat)} submissions in {out['elapsed']:.1f} s -> {len(lat) / out['elapsed']:.1f} graded/s; "
           f"upload-to-feedback p50 {p[49]:.2f} s, p95 {p[94]:.2f} s, max {lat[-1]:.2f} s; "
-          f"client retries {out['retries']}")
+          f"client retries {out['retries'] or 'none'}")
     print("  " + check_db(db, total))
 
 
@@ -119,7 +120,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--submissions", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--poll", type=float, default=0.5)
+    ap.add_argument("--poll", type=float, default=1.0)
     ap.add_argument("--no-restart", action="store_true")
     args = ap.parse_args()
     for name in ["steady"] + ([] if args.no_restart else ["SIGKILL + restart half-way"]):

@@ -13,7 +13,7 @@ import json
 import secrets
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -74,9 +74,16 @@ class Service:
         self.limiter = SigninLimiter()
         self._handouts: dict[tuple[str, str], bytes] = {}
         self._handout_lock = threading.Lock()
+        self._local = threading.local()
 
-    def book(self) -> Gradebook:
-        return Gradebook.open(self.course.db_path)
+    @contextlib.contextmanager
+    def book(self) -> Iterator[Gradebook]:
+        """This thread's gradebook connection (opened once per thread: a status poll costs a query, not a
+        connect and a schema check)."""
+        book = getattr(self._local, "book", None)
+        if book is None:
+            book = self._local.book = Gradebook.open(self.course.db_path)
+        yield book
 
     def handout(self, topic: str, fmt: str) -> bytes:
         """The student's starting file for ``topic`` as .py or .ipynb (made once, then cached)."""

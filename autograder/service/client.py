@@ -85,7 +85,7 @@ def sign_in(server: str, prompt: Callable[[str, bool], str]) -> str:
 
 
 def run_submit(topic: str, file: Path, *, server: str | None, wait: bool, timeout: float,
-               echo: Callable[[str], None], prompt: Callable[[str, bool], str], poll: float = 0.5) -> int:
+               echo: Callable[[str], None], prompt: Callable[[str, bool], str], poll: float = 1.0) -> int:
     """Upload, wait, print. Returns the exit status (0: accepted, whatever the score)."""
     saved = _load()
     server = (server or os.environ.get("DEEPGRADE_SERVER") or saved.get("last_server") or DEFAULT_SERVER).rstrip("/")

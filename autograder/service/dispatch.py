@@ -4,6 +4,7 @@ and commits each result the moment it arrives. It never grades in the server's p
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -25,7 +26,9 @@ class Dispatcher:
                  executor: Callable[[], Executor] | None = None, poll: float = 0.2) -> None:
         self.course, self.settings, self.poll = course, settings, poll
         self.make_executor = executor or (lambda: LocalExecutor(workers, hide=[str(course.root)]))
-        self.capacity = 4 * max(1, workers or 2)
+        # Jobs handed to the executor at once: enough that no worker waits for the next one, few enough
+        # that a crash requeues little and a regrade of everything does not jump ahead of students.
+        self.capacity = 3 * max(1, workers or os.cpu_count() or 1)
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.executor: Executor | None = None
