@@ -90,6 +90,9 @@ class CourseLock:
     def _busy_message(self, holder: str) -> str:
         pid, _, started = holder.partition(" ")
         waited = f" (waited {self.wait:g} s)" if self.wait else ""
+        if "deepgrade serve" in started:  # the submission service holds the course while it runs
+            return (f"`deepgrade serve` is serving this course (pid {pid or '?'}){waited}; regrade from its "
+                    "dashboard, or stop it first")
         return (f"another `deepgrade grade` is grading this course (pid {pid or '?'}, started {started or '?'})"
                 f"{waited}; let it finish, or pass --wait SECONDS to queue behind it")
 
