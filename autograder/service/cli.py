@@ -67,8 +67,9 @@ def serve(course_dir: Path | None, host: str, port: int, workers: int | None, de
     try:
         lock = CourseLock(course.root).__enter__()
     except CourseBusy as exc:
-        raise click.ClickException(f"{exc}".replace("another `deepgrade grade` is grading this course",
-                                                    "this course is busy")) from None
+        reason = str(exc).split(";")[0]
+        raise click.ClickException(f"cannot serve, the course is busy: {reason}; try again when it has finished") \
+            from None
     os.pwrite(lock.fd, f"{os.getpid()} (deepgrade serve on {host}:{port})\n".encode(), 0)
     try:
         app = create_app(course=course, workers=workers, https=https)

@@ -26,6 +26,14 @@ def make_demo_course(folder: Path) -> dict:
     folder = Path(folder)
     if not (folder / COURSE_FILE).exists():
         scaffold_course(folder, name="deepgrade demo course", topics=DEMO_TOPICS, roster=DEMO_ROSTER)
+        # Activations without a due date: every check, after-due ones included, shows at once (a fix
+        # reads 100 / 100); clipping keeps its due date and shows what students see before one.
+        toml = folder / COURSE_FILE
+        text = toml.read_text(encoding="utf-8")
+        start = text.index("[assignments.activations]")
+        due = text.index("due = ", start)
+        toml.write_text(text[:due] + "# due = (none: never late)\n" + text[text.index("\n", due) + 1:],
+                        encoding="utf-8")
         with open(folder / COURSE_FILE, "a", encoding="utf-8") as f:
             f.write("\n[service]\ncounts = \"last\"      # or \"best\"\nmax_per_day = 0       # 0: no limit\n")
         examples = folder / "try"

@@ -110,3 +110,30 @@ def test_deepgrade_submit_from_a_terminal(served, tmp_path: Path) -> None:
     bad.write_text("hello")
     run = subprocess.run(cmd + [str(bad)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and "not submitted" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_serve_demo_as_the_readme_says(tmp_path: Path) -> None:
+    import re
+
+    server = Server(tmp_path / "demo", workers=1, demo=True).start()
+    try:
+        printed = server.log.read_text()
+        code = re.search(r"ID s1001\s+code (\S+)", printed).group(1)
+        assert re.search(r"ID instructor\s+code \S+", printed)
+        buggy, fixed = re.search(r"try uploading (\S+) \(buggy\), then (\S+) \(fixed\)", printed).groups()
+        token = httpx.post(f"{server.url}/api/token", json={"account": "s1001", "code": code}).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        scores = []
+        for path in (buggy, fixed):
+            r = httpx.post(f"{server.url}/api/a/activations/upload", headers=auth,
+                           files={"file": ("activations.py", Path(path).read_bytes())})
+            assert r.status_code == 202, r.text
+            deadline = time.monotonic() + 120
+            while (state := httpx.get(f"{server.url}/api/s/{r.json()['submission']}", headers=auth).json())[
+                    "state"] != "graded" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            scores.append((state["score"], state["max_score"], len(state["failed"])))
+        assert scores[0][0] < 100 and scores[0][2] > 0
+        assert scores[1] == (100, 100, 0)
+    finally:
+        server.stop()
