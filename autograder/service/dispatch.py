@@ -33,6 +33,8 @@ class Dispatcher:
         self.thread: threading.Thread | None = None
         self.executor: Executor | None = None
         self.run_id: int | None = None
+        self.regrade_run_id: int | None = None  # staff regrades go in a forced run: the regrade history
+        self.reasons: dict[int, str] = {}
         self.recovered = 0
 
     def start(self) -> None:
@@ -51,9 +53,10 @@ class Dispatcher:
             self.thread.join(timeout=10)
         if self.executor is not None:
             self.executor.close()
-        if self.run_id is not None:
-            with Gradebook.open(self.course.db_path) as book:
-                book.finish_run(self.run_id)
+        with Gradebook.open(self.course.db_path) as book:
+            for run_id in (self.run_id, self.regrade_run_id):
+                if run_id is not None:
+                    book.finish_run(run_id)
 
     def _loop(self) -> None:
         assert self.executor is not None and self.run_id is not None
@@ -79,10 +82,18 @@ class Dispatcher:
                 except Exception as exc:  # noqa: BLE001 - the upload cannot be read: say so on the entry
                     submissions.fail(book, row["id"], f"could not read the upload: {exc}")
                     continue
+                self.reasons[row["id"]] = row["reason"]
                 executor.submit(row["id"], job)
         for key, outcome in executor.completed(timeout=self.poll):
+            reason = self.reasons.pop(int(key), "submit")
             if isinstance(outcome, JobFailed):
                 state = submissions.fail(book, int(key), outcome.message)
                 log.warning("grading queue entry %s failed (%s): %s", key, state, outcome.message)
-            else:
-                submissions.complete(book, self.course, self.settings, self.run_id, int(key), outcome)
+                continue
+            run_id = self.run_id
+            if reason == "regrade":
+                if self.regrade_run_id is None:
+                    versions = {t: grader_version(t) for t in self.course.topics}
+                    self.regrade_run_id = book.start_run(__version__, versions, True)
+                run_id = self.regrade_run_id
+            submissions.complete(book, self.course, self.settings, run_id, int(key), outcome)

@@ -139,7 +139,7 @@ def recover(book: Gradebook) -> int:
 def claim(book: Gradebook, limit: int) -> list[sqlite3.Row]:
     """Up to ``limit`` queued entries, oldest first, now "running"."""
     with book.transaction() as db:
-        rows = db.execute("SELECT q.id, q.submission_id, s.student_id, s.topic, s.path FROM queue q "
+        rows = db.execute("SELECT q.id, q.submission_id, q.reason, s.student_id, s.topic, s.path FROM queue q "
                           "JOIN submissions s ON s.id = q.submission_id WHERE q.state = 'queued' "
                           "ORDER BY q.id LIMIT ?", (limit,)).fetchall()
         stamp = iso(now_utc())
