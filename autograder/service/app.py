@@ -27,7 +27,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from autograder.executor import Executor
@@ -38,7 +45,7 @@ from autograder.render import render
 from autograder.service import accounts, submissions
 from autograder.service.access import ACTIONS, Actor, Denied, check
 from autograder.service.dispatch import Dispatcher
-from autograder.service.security import BodyLimit, SecurityHeaders, SigninLimiter, csrf_ok, new_csrf
+from autograder.service.security import HEADERS, BodyLimit, SecurityHeaders, SigninLimiter, csrf_ok, new_csrf
 from autograder.service.settings import ServiceSettings, load_settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -561,6 +568,16 @@ async def denied(request: Request, exc: Exception) -> Response:
     return await _error(request, status, "Not found." if exc.hide else "This page is for course staff.")
 
 
+async def crashed(request: Request, exc: Exception) -> Response:
+    """A bug, not the visitor's fault: log it, answer briefly (with the security headers: this answer is
+    written outside the middleware)."""
+    import logging
+
+    logging.getLogger("deepgrade.service").error("error on %s %s", request.method, request.url.path, exc_info=exc)
+    return PlainTextResponse("Something went wrong on the server. Try again; if it keeps happening, tell your "
+                             "instructor.\n", 500, headers={k.decode(): v.decode() for k, v in HEADERS})
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return await _error(request, exc.status_code, exc.detail if exc.status_code != 404 else "Not found.")
@@ -629,7 +646,7 @@ def create_app(course_dir: str | Path | None = None, *, workers: int | None = No
             Middleware(SessionMiddleware, secret_key=secret, session_cookie="deepgrade_session",
                        max_age=int(settings.session_hours * 3600), same_site="lax", https_only=https),
         ],
-        exception_handlers={Denied: denied, HTTPException: http_error},
+        exception_handlers={Denied: denied, HTTPException: http_error, Exception: crashed},
         lifespan=lifespan,
     )
     app.state.service = service

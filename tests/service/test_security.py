@@ -175,3 +175,17 @@ def test_rate_limits_count_the_forwarded_address_only_behind_a_trusted_proxy(cou
 
     assert client_address(request("10.1.1.1", "6.6.6.6, 192.0.2.7")) == "192.0.2.7"  # what our proxy appended
     assert client_address(request("192.0.2.99", "6.6.6.6")) == "192.0.2.99"  # anyone else: the peer
+
+
+def test_a_server_error_is_brief_and_keeps_the_headers(app, codes: dict, monkeypatch) -> None:
+    import autograder.service.app as service_app
+
+    def broken(*args):
+        raise RuntimeError("secret internals /srv/course")
+
+    monkeypatch.setattr(service_app, "_home_rows", broken)
+    c = TestClient(app, follow_redirects=False, raise_server_exceptions=False)
+    sign_in(c, "s1", codes["s1"])
+    r = c.get("/home")
+    assert r.status_code == 500 and "secret internals" not in r.text and "Traceback" not in r.text
+    assert r.headers["content-security-policy"] == CSP
