@@ -89,7 +89,7 @@ def test_the_course_opts_in_with_sandbox_unsafe_no_sandbox(folder):
     toml.write_text(text + "\n[sandbox]\nunsafe_no_sandbox = true\n")
     done = as_user([DEEPGRADE, "grade", "--course", str(course), "--workers", "1"], cwd=folder, env=NO_NAMESPACES)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "warning: --unsafe-no-sandbox" in done.stderr
+    assert "warning: --unsafe-no-sandbox" in done.stderr and "sandbox: tier 3 (UNCONFINED" in done.stderr
     toml.write_text(text + "\n[sandbox]\nunsafe_no_sandbox = \"yes\"\n")
     bad = as_user([DEEPGRADE, "grade", "--course", str(course)], cwd=folder)
     assert bad.returncode != 0 and "unsafe_no_sandbox = 'yes': expected true or false" in bad.stderr, bad.stderr

@@ -55,9 +55,14 @@ UNSAFE_HELP = ("Grade even where this machine cannot confine student code (sandb
                "unsafe_no_sandbox = true in deepgrade.toml.")
 
 
+def _is_course_run(course_dir: Path | None, submissions: object) -> bool:
+    """Is ``deepgrade grade`` grading a course (as its own code decides)?"""
+    return course_dir is not None or (submissions is None and (Path.cwd() / "deepgrade.toml").is_file())
+
+
 def _course_opts_in(course_dir: Path | None, submissions: object) -> bool:
     """Does the course being graded say ``[sandbox] unsafe_no_sandbox = true``?"""
-    if course_dir is None and (submissions is not None or not (Path.cwd() / "deepgrade.toml").is_file()):
+    if not _is_course_run(course_dir, submissions):
         return False
     try:
         from autograder.gradebook.course import load_course
@@ -79,6 +84,12 @@ def add_unsafe_option(grade: click.Command) -> None:
             click.echo("warning: --unsafe-no-sandbox: where this machine cannot confine student code it is graded "
                        "unconfined, and every result says so", err=True)
         try:
+            if _is_course_run(kwargs.get("course_dir"), kwargs.get("submissions")):
+                # A batch's class table ends with the sandbox line; a course run says it up front.
+                from autograder.sandbox import Sandbox
+
+                with Sandbox() as sandbox:
+                    click.echo(sandbox.isolation, err=True)
             return callback(*args, **kwargs)
         except tiers.SandboxRefused as exc:
             raise click.ClickException(str(exc)) from None
