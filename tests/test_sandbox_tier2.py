@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from tests.conftest import ROOT, SOLUTIONS
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="tier 2 is root's tier (CI runs these as root)")
 TOPIC = "activations"
-LITTER = "dg-tier2-litter"
+LITTER = f"dg-tier2-litter-{uuid.uuid4().hex[:8]}"  # unique: a file another run left could not be replaced
 
 
 @pytest.fixture(scope="module")
@@ -276,15 +277,34 @@ a = Submission(sb, "activations", {"activations.py": PROBE.encode()})
 b = Submission(sb, "activations", {"activations.py": PROBE.encode()})
 victim_pid = b.spin().fetch()
 attack = a.attack([b._conn.pid, sb.proc.pid, os.getpid(), 1]).fetch()
-print(json.dumps({"isolation": sb.isolation, "a": a.status().fetch(), "b": b.status().fetch(), "net": a.net().fetch(),
-                  "attack": attack, "victim_alive": b.spin().fetch() == victim_pid,
-                  "peek": a.read(b.where().fetch() + "/activations.py").fetch()}))
+scratch = b.where().fetch()
+st = os.stat(scratch)
+state = {"isolation": sb.isolation, "a": a.status().fetch(), "b": b.status().fetch(), "net": a.net().fetch(),
+         "attack": attack, "victim_alive": b.spin().fetch() == victim_pid,
+         "peek": a.read(scratch + "/activations.py").fetch(), "scratch_mode": oct(st.st_mode & 0o777)}
+b.close()
+for _ in range(100):  # removed by the worker's parent once the worker is gone
+    if not os.path.exists(scratch):
+        break
+    time.sleep(0.05)
+state["scratch_left"] = os.path.exists(scratch)
+# A hidden path that is open to other users, slipped past the up-front check: the worker refuses.
+import tempfile
+open_dir = tempfile.mkdtemp()
+os.chmod(open_dir, 0o755)
+c = Submission(sb, "activations", {"activations.py": PROBE.encode()}, hide=[open_dir])
+try:
+    c.spin()
+    state["refused"] = ""
+except Exception as exc:
+    state["refused"] = str(exc)
+print(json.dumps(state))
 '''
 
 
 @pytest.fixture(scope="module")
 def worker_state(project):
-    return in_container(project, "import os\n" + WORKER_STATE)
+    return in_container(project, "import os, time\n" + WORKER_STATE)
 
 
 def test_each_worker_has_its_own_uid_no_groups_no_capabilities_and_the_filter(worker_state):
@@ -305,3 +325,12 @@ def test_no_network_and_no_killing_or_tracing_another_worker(worker_state):
         assert what.startswith("kill PermissionError") and "ATTACHED" not in what, (pid, what)
     assert worker_state["victim_alive"]
     assert worker_state["peek"] == "PermissionError"  # a live worker's scratch folder is its own
+
+
+def test_the_scratch_folder_is_private_and_removed_after_use(worker_state):
+    assert worker_state["scratch_mode"] == "0o700"
+    assert not worker_state["scratch_left"]
+
+
+def test_a_worker_that_could_read_a_hidden_path_refuses_to_start(worker_state):
+    assert "the worker could read hidden course paths: chmod -R o-rwx /tmp/" in worker_state["refused"]
