@@ -111,8 +111,15 @@ def check(topic: str, path: Path | None, timeout: float) -> None:
 @click.option("--force", is_flag=True, help="Course: regrade even what these graders already graded.")
 @click.option("--wait", type=click.FloatRange(0, 86400), default=0.0,
               help="Course: seconds to wait for another grading run on the course to finish  [default: 0]")
+@click.option("--budget", "budget_wall", type=click.FloatRange(1, 3600), default=None,
+              help="Seconds of grading one submission may use per topic, all checks together; when spent, "
+                   "its remaining checks fail saying so  [default: 20, or the course's [grading] budget_seconds]")
+@click.option("--cpu-budget", "budget_cpu", type=click.FloatRange(1, 3600), default=None,
+              help="CPU seconds one submission's code may use per topic  "
+                   "[default: 15, or the course's [grading] cpu_budget_seconds]")
 def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: int | None, timeout: float,
-          as_json: bool, course_dir: Path | None, force: bool, wait: float) -> None:
+          as_json: bool, course_dir: Path | None, force: bool, wait: float, budget_wall: float | None,
+          budget_cpu: float | None) -> None:
     """Grade every student folder in SUBMISSIONS for TOPIC, or a course's new submissions.
 
     SUBMISSIONS holds one folder per student: <student_id>/<topic>.py. TOPIC is a topic
@@ -133,7 +140,8 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
     from autograder.grading import jobs_for_folder
 
     if course_dir is not None or (submissions is None and (Path.cwd() / "deepgrade.toml").is_file()):
-        _grade_course(course_dir, topic, workers=workers, timeout=timeout, as_json=as_json, force=force, wait=wait)
+        _grade_course(course_dir, topic, workers=workers, timeout=timeout, as_json=as_json, force=force, wait=wait,
+                      budget=(budget_wall, budget_cpu))
         return
     if topic is None or submissions is None:
         raise click.UsageError(f"Missing argument '{'TOPIC' if topic is None else 'SUBMISSIONS'}' "
@@ -150,6 +158,7 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
         with click.progressbar(length=len(jobs), label="grading", file=sys.stderr,
                                show_pos=True, show_eta=True) as bar:
             report = grade_folder(topic, submissions, out_dir, workers=workers, call_timeout=timeout,
+                                  budget=_budget(budget_wall, budget_cpu),
                                   jobs=jobs, on_result=lambda r: bar.update(1))
     except BatchError as exc:
         raise click.ClickException(str(exc)) from None
@@ -163,8 +172,18 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
         click.echo(report.results[0].output.splitlines()[0])
 
 
+def _budget(wall: float | None, cpu: float | None, base=None):
+    """The grading budget from --budget/--cpu-budget over ``base`` (a course's), or None for the default."""
+    from autograder.sandbox import Budget
+
+    if wall is None and cpu is None:
+        return base
+    base = base or Budget()
+    return Budget(wall=wall if wall is not None else base.wall, cpu=cpu if cpu is not None else base.cpu)
+
+
 def _grade_course(course_dir: Path | None, topic: str | None, *, workers: int | None, timeout: float,
-                  as_json: bool, force: bool, wait: float) -> None:
+                  as_json: bool, force: bool, wait: float, budget: tuple = (None, None)) -> None:
     """`deepgrade grade --course`: grade new and changed submissions into the gradebook."""
     from autograder.batch import BatchError, resolve_topics
     from autograder.gradebook import CourseBusy, CourseError, Gradebook, grade_course, load_course
@@ -185,6 +204,7 @@ def _grade_course(course_dir: Path | None, topic: str | None, *, workers: int | 
         course = load_course(course_dir)
         topics = resolve_topics(topic) if topic and topic != "all" else None
         report = grade_course(course, topics, force=force, workers=workers, call_timeout=timeout, wait=wait,
+                              budget=_budget(*budget, base=course.budget),
                               on_plan=plan, on_result=lambda r: bar.update(1) if bar else None)
     except (CourseError, CourseBusy, BatchError) as exc:
         raise click.ClickException(str(exc)) from None

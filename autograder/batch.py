@@ -30,6 +30,7 @@ from autograder.grading import (
 )
 from autograder.names import output_name, printable
 from autograder.results import SubmissionResult, atomic_write, write_grades_csv, write_results_json
+from autograder.sandbox.proxy import Budget
 
 
 class BatchError(ValueError):
@@ -75,8 +76,11 @@ def resolve_topics(spec: str) -> list[str]:
 def grade_folder(topic_spec: str, submissions_dir: Path, out_dir: Path, *, workers: int | None = None,
                  call_timeout: float = DEFAULT_CALL_TIMEOUT, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
                  on_result: Callable[[SubmissionResult], None] | None = None,
-                 jobs: list[Job] | None = None) -> BatchReport:
-    """Grade every student folder in ``submissions_dir`` and write the outputs."""
+                 jobs: list[Job] | None = None, budget: Budget | None = None) -> BatchReport:
+    """Grade every student folder in ``submissions_dir`` and write the outputs.
+
+    ``budget``: what one submission may cost per topic (default ``Budget()``).
+    """
     topics = resolve_topics(topic_spec)
     submissions_dir = Path(submissions_dir)
     if not submissions_dir.is_dir():
@@ -88,7 +92,7 @@ def grade_folder(topic_spec: str, submissions_dir: Path, out_dir: Path, *, worke
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     results = grade_jobs(jobs, workers=workers, call_timeout=call_timeout, check_timeout=check_timeout,
-                         hide=[submissions_dir, out_dir], on_result=on_result)
+                         hide=[submissions_dir, out_dir], on_result=on_result, budget=budget)
     report = BatchReport(topics, results, out_dir)
     write_outputs(report)
     return report

@@ -10,6 +10,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import select
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -22,6 +24,7 @@ from autograder import __version__
 from autograder.dependencies import apply_requirements
 from autograder.results import VISIBILITIES, CheckResult, SubmissionResult
 from autograder.sandbox import Limits, Sandbox, Submission, SubmissionError
+from autograder.sandbox.proxy import Budget, Meter
 
 GRADERS_DIR = Path(__file__).resolve().parent / "graders"
 GRADING_INI = GRADERS_DIR / "grading.ini"
@@ -125,22 +128,37 @@ PLUGIN_KEY = pytest.StashKey["GradingPlugin"]()
 
 
 class GradingPlugin:
-    """Parametrizes the graders' ``submission`` fixture and turns reports into results."""
+    """Parametrizes the graders' ``submission`` fixture and turns reports into results.
+
+    What a submission prints, raises or returns can only carry what its worker has seen, so a
+    submission's checks run by visibility class: visible, then after_due_date, then
+    after_published, then hidden. Whatever a check shows the student was produced before any
+    less visible check gave the worker an input, so nothing can carry such an input back (a
+    fresh worker per class would add nothing to this, at twice the cost). Printed output goes
+    where its class is shown: the import's and the visible checks' into the result's notes,
+    read when the visible class ends; any other check's into that check's own output.
+    """
 
     name = "deepgrade"
 
     def __init__(self, jobs: list[Job], sandbox: Sandbox, on_result: Callable[[SubmissionResult], None], *,
-                 call_timeout: float, check_timeout: float, hide: list[str]) -> None:
+                 call_timeout: float, check_timeout: float, hide: list[str], budget: Budget | None = None) -> None:
         self.jobs = jobs
         self.sandbox = sandbox
         self.on_result = on_result
         self.call_timeout = call_timeout
         self.check_timeout = check_timeout
         self.hide = hide
-        self.current: int | None = None
+        self.budget = budget or Budget()
+        self.current: tuple[int, str] | None = None  # (job key, visibility class) of the live worker
         self.live: Submission | None = None
-        self.checks: dict[int, list[CheckResult]] = {i: [] for i in range(len(jobs))}
-        self.started: dict[int, float] = {}
+        self.checks: dict[int, list[tuple[int, CheckResult]]] = {i: [] for i in range(len(jobs))}  # (grader order, check)
+        self.order: dict[str, int] = {}
+        self.meters: dict[int, Meter] = {}
+        self.printed: dict[int, list[str]] = {i: [] for i in range(len(jobs))}  # shown in the result's notes
+        self.import_shown: set[int] = set()
+        self.remaining: dict[int, int] = {}
+        self.item_class: str = "visible"
         self.done: set[int] = set()
 
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -156,36 +174,72 @@ class GradingPlugin:
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         keyed = [(self._key(item), n, item) for n, item in enumerate(items)]
-        items[:] = [item for key, n, item in sorted((k for k in keyed if k[0] is not None), key=lambda k: k[:2])]
+        keyed = [k for k in keyed if k[0] is not None]
+        # One submission's checks together, by visibility class, each class in the graders' order.
+        keyed.sort(key=lambda k: (k[0], VISIBILITY_ORDER[visibility(k[2])], k[1]))
+        items[:] = [item for _, _, item in keyed]
+        self.order = {item.nodeid: n for _, n, item in keyed}
+        self.remaining = {}
+        for key, _, _ in keyed:
+            self.remaining[key] = self.remaining.get(key, 0) + 1
 
     @staticmethod
     def _key(item: pytest.Item) -> int | None:
         callspec = getattr(item, "callspec", None)
         return callspec.params.get("submission") if callspec else None
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None):
+        key = self._key(item)
+        self.item_class = visibility(item)
+        yield
+        if key is None:
+            return
+        self.remaining[key] -= 1
+        if self.remaining[key] == 0:  # the submission's last check
+            self.finish_current()
+            self._emit(key)
+
     # --------------------------------------------------------------- the fixture's backend
     def submission_for(self, key: int) -> Submission:
-        if self.current != key:
+        """The live worker for ``key``; where the visibility class changes, the class before ends."""
+        if self.current is None or self.current[0] != key:
             self.finish_current()
             job = self.jobs[key]
-            self.current = key
-            self.started[key] = time.perf_counter()
+            meter = self.meters.setdefault(key, Meter(self.budget))
+            meter.resume()
             self.live = Submission(self.sandbox, job.topic, job.files, call_timeout=self.call_timeout,
-                                   import_timeout=max(5.0, 2 * self.call_timeout), hide=self.hide)
+                                   import_timeout=max(5.0, 2 * self.call_timeout), hide=self.hide, meter=meter)
+        elif self.current[1] != self.item_class:
+            self._end_class()
+        self.current = (key, self.item_class)
         self.live.deadline = time.monotonic() + self.check_timeout
         return self.live
 
+    def _end_class(self) -> None:
+        """Keep what the class that ends may show of the printed output, before any input of the
+        next class reaches the worker."""
+        (key, cls), sub = self.current, self.live
+        if key not in self.import_shown and sub._import_end:
+            self.import_shown.add(key)
+            self.printed[key].append(sub.import_output())
+        if cls == "visible":
+            self.printed[key].append(sub.take_output())
+        # Other classes' printing was taken check by check; what is left (a teardown's) goes
+        # with the next check, which is never more visible.
+
     def finish_current(self) -> None:
+        """End the live class and close the worker."""
         if self.current is None:
             return
-        key, sub = self.current, self.live
-        printed = sub.output() if sub is not None and sub._conn is not None else ""
-        if sub is not None:
-            sub.close()
+        key = self.current[0]
+        if self.live is not None:
+            self._end_class()
+            self.live.close()
+        self.meters[key].pause()
         self.current, self.live = None, None
-        self._emit(key, printed)
 
-    def _emit(self, key: int, printed: str = "") -> None:
+    def _emit(self, key: int) -> None:
         if key in self.done:
             return
         self.done.add(key)
@@ -193,11 +247,13 @@ class GradingPlugin:
         notes = [self.sandbox.isolation]
         if job.note:
             notes.append(job.note)
+        printed = "".join(self.printed[key])
         if printed.strip():
             notes.append("Your code printed:\n" + printed.rstrip())
+        meter = self.meters.get(key)
         result = SubmissionResult(
-            student_id=job.student_id, topic=job.topic, checks=apply_requirements(job.topic, self.checks[key]),
-            execution_time=time.perf_counter() - self.started.get(key, time.perf_counter()),
+            student_id=job.student_id, topic=job.topic, checks=apply_requirements(job.topic, [c for _, c in sorted(self.checks[key], key=lambda p: p[0])]),
+            execution_time=meter.wall if meter else 0.0,
             output="\n".join(notes), engine_version=__version__, grader_version=grader_version(job.topic),
         )
         self.on_result(result)
@@ -214,6 +270,11 @@ class GradingPlugin:
         passed = excinfo is None
         message = "" if passed else failure_message(call)
         if call.when == "call" or (call.when == "setup" and not passed):
+            printed = ""
+            if self.item_class != "visible" and self.live is not None and self.current == (key, self.item_class):
+                printed = self.live.take_output()  # shown only where this check is shown
+            if printed.strip():
+                message = (message + "\n\n" if message else "") + "Your code printed during this check:\n" + printed.rstrip()
             self._record(item, key, passed and not skipped, message)
         outcome = "passed" if passed else ("skipped" if skipped and call.when != "call" else "failed")
         longrepr = None if passed else (str(item.path), item.location[1] or 0, message or "failed")
@@ -223,23 +284,28 @@ class GradingPlugin:
     def _record(self, item: pytest.Item, key: int, passed: bool, message: str) -> None:
         points = item.get_closest_marker("points")
         max_score = float(points.args[0]) if points else 0.0
-        vis = item.get_closest_marker("visibility")
-        visibility = vis.args[0] if vis else "visible"
-        if visibility not in VISIBILITIES:
-            visibility = "visible"
         func = getattr(item, "function", None)
         doc = (func.__doc__ or "").strip().splitlines() if func else []
         check_id = item.originalname.removeprefix("test_") if hasattr(item, "originalname") else item.name
-        self.checks[key].append(CheckResult(
+        self.checks[key].append((self.order.get(item.nodeid, 0), CheckResult(
             check_id=check_id, name=doc[0] if doc else check_id.replace("_", " "), topic=self.jobs[key].topic,
             score=max_score if passed else 0.0, max_score=max_score,
-            status="passed" if passed else "failed", output=message, visibility=visibility,
-        ))
+            status="passed" if passed else "failed", output=message, visibility=visibility(item),
+        )))
 
     def pytest_sessionfinish(self) -> None:
         self.finish_current()
         for key in range(len(self.jobs)):
             self._emit(key)
+
+
+VISIBILITY_ORDER = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3}
+
+
+def visibility(item: pytest.Item) -> str:
+    """A check's visibility marker (visible when absent or unknown)."""
+    vis = item.get_closest_marker("visibility")
+    return vis.args[0] if vis and vis.args and vis.args[0] in VISIBILITIES else "visible"
 
 
 def failure_message(call: pytest.CallInfo) -> str:
@@ -266,6 +332,42 @@ def failure_message(call: pytest.CallInfo) -> str:
 _shared_sandbox: Sandbox | None = None
 
 
+def die_with_parent() -> None:
+    """In a grading process started by multiprocessing: exit when the process that started it
+    dies, even by SIGKILL (``daemon=True`` only helps on a clean exit). Its fork server and
+    workers follow, each set to die with its own parent (PR_SET_PDEATHSIG).
+
+    A pidfd watched by a thread rather than PR_SET_PDEATHSIG here: that signal fires when the
+    parent *thread* ends, and a server may start grading processes from short-lived threads.
+    """
+    global _watching
+    parent = multiprocessing.parent_process()
+    if parent is None or _watching:  # the user's own process: its life is the user's to decide
+        return
+    _watching = True
+    try:
+        pidfd = os.pidfd_open(parent.pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if os.getppid() != parent.pid:  # it died before we looked (or its pid was reused)
+        os._exit(1)
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])  # readable once the parent has exited
+        else:
+            while os.getppid() == parent.pid:
+                time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="deepgrade-parent-watch", daemon=True).start()
+
+
+_watching = False
+
+
+
+
 def shared_sandbox() -> Sandbox:
     """One fork server per process, started on first use."""
     global _shared_sandbox
@@ -276,10 +378,16 @@ def shared_sandbox() -> Sandbox:
 
 def run_session(jobs: list[Job], on_result: Callable[[SubmissionResult], None], *,
                 call_timeout: float = DEFAULT_CALL_TIMEOUT, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
-                hide: Iterable[str | Path] = (), sandbox: Sandbox | None = None) -> None:
-    """Grade ``jobs`` in one pytest session in this process."""
+                hide: Iterable[str | Path] = (), sandbox: Sandbox | None = None,
+                budget: Budget | None = None) -> None:
+    """Grade ``jobs`` in one pytest session in this process.
+
+    ``budget`` caps what each job may cost in total (default ``Budget()``); when it is spent
+    the job's remaining checks fail with a message saying so.
+    """
     if not jobs:
         return
+    die_with_parent()
     topics = sorted({j.topic for j in jobs})
     missing = [t for t in topics if not (GRADERS_DIR / f"test_{t}.py").exists()]
     if missing:
@@ -287,7 +395,8 @@ def run_session(jobs: list[Job], on_result: Callable[[SubmissionResult], None], 
     sandbox = sandbox or shared_sandbox()
     sandbox.check_hidden(hide)  # sandbox tier 2 hides by mode: refuse before any student byte if one is open
     plugin = GradingPlugin(jobs, sandbox, on_result, call_timeout=call_timeout,
-                           check_timeout=check_timeout, hide=[str(Path(h).resolve()) for h in hide])
+                           check_timeout=check_timeout, hide=[str(Path(h).resolve()) for h in hide],
+                           budget=budget)
     args = [str(GRADERS_DIR / f"test_{t}.py") for t in topics]
     args += ["-c", str(GRADING_INI), "--rootdir", str(GRADERS_DIR.parents[1]), "-p", "no:terminal",
              "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:logging", "-p", "no:capture",
@@ -349,8 +458,12 @@ def _worker_main(jobs: list[Job], out: multiprocessing.Queue, options: dict) -> 
 
 def grade_jobs(jobs: list[Job], *, workers: int | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT,
                check_timeout: float = DEFAULT_CHECK_TIMEOUT, hide: Iterable[str | Path] = (),
-               on_result: Callable[[SubmissionResult], None] | None = None) -> list[SubmissionResult]:
-    """Grade many jobs, in ``workers`` parallel processes (default: one per core)."""
+               on_result: Callable[[SubmissionResult], None] | None = None,
+               budget: Budget | None = None) -> list[SubmissionResult]:
+    """Grade many jobs, in ``workers`` parallel processes (default: one per core).
+
+    ``budget``: the most each job may cost in total (see ``run_session``).
+    """
     workers = max(1, min(workers or os.cpu_count() or 1, len({j.student_id for j in jobs}) or 1))
     results: list[SubmissionResult] = []
 
@@ -359,7 +472,8 @@ def grade_jobs(jobs: list[Job], *, workers: int | None = None, call_timeout: flo
         if on_result:
             on_result(r)
 
-    options = {"call_timeout": call_timeout, "check_timeout": check_timeout, "hide": [str(h) for h in hide]}
+    options = {"call_timeout": call_timeout, "check_timeout": check_timeout, "hide": [str(h) for h in hide],
+               "budget": budget}
     if workers == 1:
         run_session(jobs, collect, **options)
         return results

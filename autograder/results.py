@@ -16,6 +16,20 @@ from pathlib import Path
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
+# Student-derived text (messages, printed output) is capped wherever a result is made, so
+# results.json, the gradebook and every page stay small whatever a submission raises or prints.
+MAX_CHECK_TEXT = 8 * 1024  # characters of one check's output
+MAX_NOTES_TEXT = 16 * 1024  # characters of the result's own notes
+MAX_RESULT_TEXT = 64 * 1024  # characters of notes and check outputs together
+TRUNCATED = "\n... (truncated)"
+
+
+def cap_text(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in a visible "(truncated)"."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(TRUNCATED))] + TRUNCATED
+
 
 @dataclass
 class CheckResult:
@@ -29,6 +43,9 @@ class CheckResult:
     status: str  # "passed" or "failed"
     output: str = ""  # the teaching message when failed
     visibility: str = "visible"
+
+    def __post_init__(self) -> None:
+        self.output = cap_text(self.output, MAX_CHECK_TEXT)
 
     @property
     def passed(self) -> bool:
@@ -46,6 +63,16 @@ class SubmissionResult:
     output: str = ""  # notes for the student: sandbox mode, import errors, printed output
     engine_version: str = ""
     grader_version: str = ""
+
+    def __post_init__(self) -> None:
+        # Per check, then per result: the notes first, then checks in order share what is left.
+        # Each check keeps room for a "(truncated)" of its own, so the total stays in bounds.
+        self.output = cap_text(self.output, MAX_NOTES_TEXT)
+        reserve = len(TRUNCATED)
+        room = MAX_RESULT_TEXT - len(self.output) - reserve * len(self.checks)
+        for c in self.checks:
+            c.output = cap_text(c.output, max(room, 0) + reserve)
+            room -= len(c.output) - reserve
 
     @property
     def score(self) -> float:

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     import tomllib
@@ -20,6 +20,9 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from autograder.gradebook.late import LatePolicy, with_extension
+
+if TYPE_CHECKING:
+    from autograder.sandbox.proxy import Budget
 from autograder.reports.material import Material, MaterialError, default_material, material_from_table
 
 COURSE_FILE = "deepgrade.toml"
@@ -79,6 +82,7 @@ class Course:
     assignments: dict[str, Assignment]
     quizzes: dict[str, Quiz]
     extensions: dict[tuple[str, str], float]  # (student_id, topic) -> days
+    budget: Budget | None = None  # [grading]: what one submission may cost per topic (None: the default)
     submission_time: str = "manifest"  # where submission times come from (SUBMISSION_TIME_SOURCES)
     similarity: dict = field(default_factory=dict)  # [similarity], checked by _similarity
     material: Material = field(default_factory=default_material)  # [material]: review pointers, document names
@@ -111,7 +115,7 @@ class Course:
 
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = {"course", "late", "assignments", "quizzes", "extensions", "service", "similarity", "material", "sandbox"}  # [service]: autograder.service; [similarity]: autograder.similarity
+_SECTIONS = {"course", "grading", "late", "assignments", "quizzes", "extensions", "service", "similarity", "material", "sandbox"}  # [service]: autograder.service; [similarity]: autograder.similarity
 _COURSE_KEYS = {"name", "timezone", "roster", "submissions", "submission_time"}
 _LATE_KEYS = {"percent_per_day", "grace_minutes", "max_days"}
 _ASSIGNMENT_KEYS = {"title", "due", "weight", "points", "late"}
@@ -212,6 +216,7 @@ def load_course(course_dir: str | Path | None = None) -> Course:
         roster_path=root / _text(info, "roster", f"{where} [course]", default="roster.csv"),
         submissions_dir=root / _text(info, "submissions", f"{where} [course]", default="submissions"),
         late=late, assignments=assignments, quizzes=quizzes, extensions=extensions,
+        budget=_budget(_table(data, "grading", where), f"{where} [grading]"),
         submission_time=_submission_time(info, f"{where} [course]"),
         similarity=_similarity(_table(data, "similarity", where), f"{where} [similarity]", root),
         material=_material(_table(data, "material", where), f"{where} [material]"),
@@ -254,6 +259,18 @@ def _similarity(table: dict, where: str, root: Path) -> dict:
         raise CourseError(f"{where}: solution must be true or false")
     out["solution"] = table.get("solution", False)
     return out
+
+
+def _budget(table: dict, where: str) -> Budget | None:
+    """[grading] budget_seconds / cpu_budget_seconds: the most grading one submission may cost per topic."""
+    from autograder.sandbox.proxy import Budget
+
+    _only(table, {"budget_seconds", "cpu_budget_seconds"}, where, "setting")
+    if not table:
+        return None
+    default = Budget()
+    return Budget(wall=_number(table, "budget_seconds", where, default=default.wall, positive=True),
+                  cpu=_number(table, "cpu_budget_seconds", where, default=default.cpu, positive=True))
 
 
 def _only(table: dict, allowed: set[str], where: str, what: str) -> None:

@@ -33,6 +33,7 @@ from autograder.grading import DEFAULT_CALL_TIMEOUT, Job, grade_jobs, grader_ver
 from autograder.intake import Intake, IntakeError, failing_module, read_folder, student_modules
 from autograder.names import student_id_from_folder
 from autograder.results import SubmissionResult
+from autograder.sandbox.proxy import Budget
 
 LOCK_FILE = ".deepgrade.lock"
 
@@ -223,8 +224,12 @@ Grader = Callable[..., list[SubmissionResult]]
 def grade_course(course: Course, topics: list[str] | None = None, *, force: bool = False,
                  workers: int | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT, wait: float = 0.0,
                  grader: Grader = grade_jobs, on_plan: Callable[[int, int], None] | None = None,
-                 on_result: Callable[[SubmissionResult], None] | None = None) -> SyncReport:
-    """Grade the course's new and changed submissions into its gradebook (see the module docstring)."""
+                 on_result: Callable[[SubmissionResult], None] | None = None,
+                 budget: Budget | None = None) -> SyncReport:
+    """Grade the course's new and changed submissions into its gradebook (see the module docstring).
+
+    ``budget``: what one submission may cost per topic (default: the course's [grading], else ``Budget()``).
+    """
     start = time.perf_counter()
     topics = topics or course.topics
     unknown = [t for t in topics if t not in course.assignments]
@@ -260,7 +265,9 @@ def grade_course(course: Course, topics: list[str] | None = None, *, force: bool
 
             jobs = [Job(s.student_id, s.topic, s.files, s.note) for s in todo]
             try:
-                grader(jobs, workers=workers, call_timeout=call_timeout, hide=[course.root], on_result=record)
+                budget = budget or course.budget
+                grader(jobs, workers=workers, call_timeout=call_timeout, hide=[course.root], on_result=record,
+                       **({"budget": budget} if budget else {}))
             except BaseException:
                 book.finish_run(run_id, "failed")
                 raise

@@ -50,6 +50,29 @@ def visibility_state(visibility: str, now: datetime, deadline: datetime | None) 
     return "shown"
 
 
+def md_code(text: str, indent: str = "") -> str:
+    """``text`` as a Markdown fenced code block that nothing inside it can end.
+
+    The fence is longer than any backtick run in the text, and every line is indented like
+    the first, so a line cannot fall out of a list item; CR and the like become plain line
+    breaks (CommonMark ends a line at CR too). Inside a code block, Markdown renders HTML
+    and links as text.
+    """
+    text = re.sub(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]", "\n", text)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    lines = [fence + "text", *text.split("\n"), fence]
+    return "\n".join(indent + line for line in lines)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&])")
+
+
+def md_text(text: str) -> str:
+    """``text`` shown literally in Markdown prose: punctuation escaped, on one line."""
+    return _MD_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", text))
+
+
 def safe_name(text: str) -> str:
     """A student id as a file name: one to one, never merging two ids (``autograder.names``)."""
     from autograder.names import output_name
@@ -72,7 +95,7 @@ def feedback_context(course: Course, graded: Graded, *, now: datetime, class_per
     for c in graded.result.checks:
         state = visibility_state(c.visibility, now, deadline)
         if state == "shown":
-            rows.append(ShownCheck(state, c.name, c.score, c.max_score, c.passed, c.output if not c.passed else "",
+            rows.append(ShownCheck(state, c.name, c.score, c.max_score, c.passed, c.output,
                                    *_review(course.material, graded.topic, c.check_id, c.passed)))
         else:
             rows.append(ShownCheck(state, "hidden test" if state == "hidden" else "shown after the due date",
@@ -100,6 +123,7 @@ def feedback_context(course: Course, graded: Graded, *, now: datetime, class_per
         "penalty_percent": 100 * graded.penalty, "percent": percent, "policy": a.late.describe(),
         "printed": printed, "figure": figure,
         "n_failed_shown": sum(1 for r in rows if r.state == "shown" and not r.passed),
+        "md_code": md_code, "md_text": md_text,
     }
 
 

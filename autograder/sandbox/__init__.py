@@ -2,6 +2,8 @@
 
 from autograder.sandbox.isolation import Limits
 from autograder.sandbox.proxy import (
+    Budget,
+    BudgetSpent,
     ImportFailed,
     NotPlainData,
     Remote,
@@ -14,6 +16,6 @@ from autograder.sandbox.proxy import (
 )
 
 __all__ = [
-    "ImportFailed", "Limits", "NotPlainData", "Remote", "Sandbox", "StudentException",
+    "Budget", "BudgetSpent", "ImportFailed", "Limits", "NotPlainData", "Remote", "Sandbox", "StudentException",
     "StudentTimeout", "Submission", "SubmissionError", "WorkerCrashed",
 ]

@@ -72,6 +72,82 @@ class ImportFailed(SubmissionError):
     """The student's module could not be imported."""
 
 
+class BudgetSpent(SubmissionError):
+    """The submission used up its total grading budget; the checks left are not run."""
+
+
+# ---------------------------------------------------------------------------- cost budget
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The most grading one submission may cost for one topic, over all its workers.
+
+    Per-call limits alone let a slow import plus many slow calls buy a minute of machine
+    time; this caps the total. ``wall`` counts the time its checks run (worker start-ups and
+    imports included), ``cpu`` the CPU time of its workers.
+    """
+
+    wall: float = 20.0
+    cpu: float = 15.0
+
+    def describe(self) -> str:
+        return f"{self.wall:g} s of grading time and {self.cpu:g} s of CPU time"
+
+
+class Meter:
+    """What one submission has spent of its ``Budget``.
+
+    Wall time runs only between ``resume`` and ``pause`` (its checks may be interleaved with
+    other submissions'). CPU time is read from /proc for live workers and kept for dead
+    ones; between readings it is estimated from the clock, which a worker's CPU time cannot
+    outrun (a worker has one thread), so the limits it gives are never too generous.
+    """
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.wall_spent = 0.0
+        self._since: float | None = None
+        self._conns: list[Connection] = []
+        self._cpu_seen, self._seen_at = 0.0, time.perf_counter()
+
+    def resume(self) -> None:
+        if self._since is None:
+            self._since = time.perf_counter()
+
+    def pause(self) -> None:
+        if self._since is not None:
+            self.wall_spent += time.perf_counter() - self._since
+            self._since = None
+
+    @property
+    def wall(self) -> float:
+        """Seconds of grading so far."""
+        return self.wall_spent + (time.perf_counter() - self._since if self._since is not None else 0.0)
+
+    def attach(self, conn: Connection) -> None:
+        self._conns.append(conn)
+
+    def cpu(self) -> float:
+        """CPU seconds of every worker so far (read now)."""
+        self._cpu_seen = sum(c.cpu_seconds() for c in self._conns)
+        self._seen_at = time.perf_counter()
+        return self._cpu_seen
+
+    def left(self, wanted: float) -> float:
+        """How long the next request may run (at most ``wanted``) within the budget."""
+        wall_left = self.budget.wall - self.wall
+        cpu_left = self.budget.cpu - self._cpu_seen - (time.perf_counter() - self._seen_at)
+        if cpu_left < min(wanted, wall_left):
+            cpu_left = self.budget.cpu - self.cpu()  # near the limit: read the real figure
+        return min(wanted, wall_left, cpu_left)
+
+    def spent_message(self) -> str:
+        return (f"not run: this submission used up its grading budget ({self.budget.describe()} per topic; "
+                f"it used {self.wall:.1f} s and {self.cpu():.1f} s of CPU). Make slow code faster, "
+                "code at the top level of your file included.")
+
+
 # ---------------------------------------------------------------------------- fork server
 
 
@@ -222,6 +298,8 @@ class Sandbox:
 
 
 SPIN_SECONDS = 0.0002
+OUTPUT_TIMEOUT = 1.0  # reading printed output runs no student code but a flush of a replaced stdout
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _spin_until_readable(sock: socket.socket) -> None:
@@ -238,10 +316,22 @@ class Connection:
 
     def __init__(self, sock: socket.socket, pid: int) -> None:
         self.sock, self.pid, self.alive = sock, pid, True
+        self.final_cpu: float | None = None
         try:
             self.pidfd = os.pidfd_open(pid)  # immune to pid reuse
         except (AttributeError, OSError):
             self.pidfd = None
+
+    def cpu_seconds(self) -> float:
+        """CPU time the worker (and children it waited for) has used; kept once it is killed."""
+        if self.final_cpu is not None or not self.alive:
+            return self.final_cpu or 0.0
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            return sum(int(x) for x in fields[11:15]) / _CLOCK_TICKS  # utime stime cutime cstime
+        except (OSError, IndexError, ValueError):
+            return 0.0
 
     def request(self, message: Any, timeout: float) -> Any:
         if not self.alive:
@@ -269,6 +359,7 @@ class Connection:
         """Kill the worker; as PID 1 of its namespace, everything it started dies too."""
         if not self.alive:
             return
+        self.final_cpu = self.cpu_seconds()
         self.alive = False
         try:
             if self.pidfd is not None:
@@ -309,7 +400,10 @@ class Submission:
     _import_error: ImportFailed | None = field(default=None, repr=False)
     _timed_out: set = field(default_factory=set, repr=False)
     deadline: float | None = field(default=None, repr=False)
+    meter: Meter | None = field(default=None, repr=False)  # the total budget, shared by a topic's workers
     _requests: int = field(default=0, repr=False)  # requests sent; invalidates eagerly returned values
+    _import_end: int = field(default=0, repr=False)  # output offsets in the live worker: end of import
+    _taken: int = field(default=0, repr=False)  # ... and end of what take_output returned
 
     # -------------------------------------------------------------- worker life
     def _connection(self) -> Connection:
@@ -321,11 +415,18 @@ class Submission:
         if f"{self.topic}.py" not in self.files:
             self._import_error = ImportFailed(f"no {self.topic}.py in the submission")
             raise self._import_error
+        if self.meter is not None and self.meter.left(1e-3) <= 0:
+            raise BudgetSpent(self.meter.spent_message())
         self._generation += 1
         conn = self.sandbox.spawn(self.files, self.hide)
+        if self.meter is not None:
+            self.meter.attach(conn)
+        timeout = self.meter.left(self.import_timeout) if self.meter is not None else self.import_timeout
         try:
-            reply = conn.request(("import", self.topic), self.import_timeout)
+            reply = conn.request(("import", self.topic), max(timeout, 0.001))
         except StudentTimeout:
+            if timeout < self.import_timeout:
+                raise BudgetSpent(self.meter.spent_message()) from None
             self._import_error = ImportFailed(
                 f"importing {self.topic}.py did not finish within {self.import_timeout:g} s "
                 "(code at the top level of your file runs on import: an infinite loop there?)")
@@ -341,12 +442,19 @@ class Submission:
             self._import_error = ImportFailed(f"importing {self.topic}.py failed with {detail}{tb}")
             raise self._import_error
         self._conn = conn
+        self._import_end = self._taken = reply[1] if len(reply) > 1 and type(reply[1]) is int else 0
         return conn
 
-    def _timeout(self) -> float:
-        if self.deadline is None:
-            return self.call_timeout
-        return max(0.0, min(self.call_timeout, self.deadline - time.monotonic()))
+    def _timeout(self) -> tuple[float, bool]:
+        """The next request's time limit, and whether the total budget (not a per-call limit) sets it."""
+        timeout = self.call_timeout
+        if self.deadline is not None:
+            timeout = max(0.0, min(timeout, self.deadline - time.monotonic()))
+        if self.meter is not None:
+            left = self.meter.left(timeout)
+            if left < timeout:
+                return max(0.0, left), True
+        return timeout, False
 
     def request(self, message: tuple, where: str | Callable[[], str] = "your code", strike: str | None = None) -> Any:
         """Send one request; translate the worker's answer into a value or an exception.
@@ -357,12 +465,16 @@ class Submission:
             raise StudentTimeout(f"{strike} timed out earlier, so it was not called again")
         conn = self._connection()
         self._requests += 1
-        timeout = self._timeout()
+        timeout, by_budget = self._timeout()
         if timeout <= 0:
+            if by_budget:
+                raise BudgetSpent(self.meter.spent_message())
             raise StudentTimeout("this check ran out of time")
         try:
             reply = conn.request(message, timeout)
         except StudentTimeout as exc:
+            if by_budget:
+                raise BudgetSpent(self.meter.spent_message()) from None
             where = where() if callable(where) else where
             if strike:
                 self._timed_out.add(strike)
@@ -413,11 +525,32 @@ class Submission:
         return bool(self.request(("has", name), f"looking up {name}"))
 
     def output(self) -> str:
-        """What the student's code printed so far (truncated)."""
+        """What the student's code printed so far in the live worker (truncated)."""
+        return self._read_output(0, None)[0]
+
+    def import_output(self) -> str:
+        """What importing the module printed in the live worker."""
+        return self._read_output(0, self._import_end)[0] if self._import_end else ""
+
+    def take_output(self) -> str:
+        """What the live worker printed after its import and the previous ``take_output``."""
+        text, self._taken = self._read_output(self._taken, None)
+        return text
+
+    def _read_output(self, start: int, end: int | None) -> tuple[str, int]:
+        """Printed text between two offsets of the live worker's output; never starts a worker,
+        and is not charged to the budget (a spent budget must not hide what was printed)."""
+        conn = self._conn
+        if conn is None or not conn.alive:
+            return "", start
+        self._requests += 1
         try:
-            return str(self.request(("output",), "reading output"))
+            reply = conn.request(("output", start, end), OUTPUT_TIMEOUT)
         except SubmissionError:
-            return ""
+            return "", start
+        if reply[0] != "ok" or len(reply) != 3 or type(reply[1]) is not str or type(reply[2]) is not int:
+            return "", start
+        return reply[1], reply[2]
 
 
 class Remote:

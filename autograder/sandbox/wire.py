@@ -22,6 +22,10 @@ MAX_MESSAGE = 256 * 1024 * 1024  # one message, bytes
 MAX_DEPTH = 32
 MAX_ITEMS = 1_000_000
 MAX_INT_DIGITS = 4000
+# One string from the worker, in UTF-8 bytes: longer ones are cut here, before the parent
+# builds a str of them (a 40 MB exception type name must not become a 40 MB result).
+MAX_TEXT_BYTES = 64 * 1024
+TRUNCATED = " ... (truncated)"
 
 # Native little-endian numeric dtypes only; object, string, void and datetime never cross.
 _DTYPES = {
@@ -125,13 +129,27 @@ def _enc(v: Any, out: list[bytes], depth: int) -> None:
 
 
 class _Reader:
-    __slots__ = ("buf", "pos", "items", "end")
+    __slots__ = ("buf", "pos", "items", "end", "trusted")
 
     def __init__(self, buf: bytes) -> None:
         self.buf = bytes(buf)
         self.pos = 0
         self.items = 0
         self.end = len(self.buf)
+        self.trusted = False
+
+    def text(self, n: int) -> str:
+        """A string of n encoded bytes: exact when trusted, else valid, capped UTF-8."""
+        if self.trusted:
+            return self.take(n).decode("utf-8", "surrogatepass")
+        pos = self.pos
+        if n < 0 or pos + n > self.end:
+            raise WireError("truncated message")
+        self.pos = pos + n
+        if n <= MAX_TEXT_BYTES:
+            return self.buf[pos : pos + n].decode("utf-8", "replace")
+        # A multi-byte character cut at the limit decodes to U+FFFD like any other bad byte.
+        return self.buf[pos : pos + MAX_TEXT_BYTES].decode("utf-8", "replace") + TRUNCATED
 
     def take(self, n: int) -> bytes:
         pos = self.pos
@@ -149,11 +167,19 @@ class _Reader:
         return values
 
 
-def decode(data: bytes) -> Any:
-    """Decode bytes produced by ``encode``; strict about every length and type."""
+def decode(data: bytes, *, trusted: bool = False) -> Any:
+    """Decode bytes produced by ``encode``; strict about every length and type.
+
+    Strings from an untrusted sender (the default) come out as valid UTF-8 text, lone
+    surrogates replaced by U+FFFD, and at most ``MAX_TEXT_BYTES`` long with a visible
+    "(truncated)": nothing downstream (SQLite, files, HTML, CSV, terminal) can fail on
+    them. ``trusted`` keeps strings exactly (the parent's own messages to the sandbox,
+    whose paths may hold undecodable bytes).
+    """
     if len(data) > MAX_MESSAGE:
         raise WireError("message too large")
     r = _Reader(data)
+    r.trusted = trusted
     try:
         value = _dec(r, 0)
     except (struct.error, UnicodeDecodeError, ValueError) as exc:
@@ -187,7 +213,7 @@ def _dec(r: _Reader, depth: int) -> Any:
         return r.unpack("<d")[0]
     if tag == b"s":
         (n,) = r.unpack("<Q")
-        return r.take(n).decode("utf-8", "surrogatepass")
+        return r.text(n)
     if tag in (b"l", b"t"):
         (n,) = r.unpack("<I")
         if n > MAX_ITEMS:
@@ -292,9 +318,9 @@ def recv_request(sock) -> Any:
     return pickle.loads(recv_exact(sock, n))  # noqa: S301 - written by the trusted parent
 
 
-def recv_message(sock) -> Any:
-    """Receive and decode one message."""
+def recv_message(sock, *, trusted: bool = False) -> Any:
+    """Receive and decode one message (``trusted``: see ``decode``)."""
     (n,) = struct.unpack("<Q", recv_exact(sock, 8))
     if n > MAX_MESSAGE:
         raise WireError("message too large")
-    return decode(recv_exact(sock, n))
+    return decode(recv_exact(sock, n), trusted=trusted)

@@ -18,7 +18,8 @@ import numpy as np
 
 from autograder.sandbox.wire import Ref, WireError, describe_type, encode, recv_request, send_message
 
-MAX_OUTPUT = 4000  # characters of captured stdout/stderr sent back
+MAX_OUTPUT = 4000  # bytes of captured stdout/stderr sent back per request
+MAX_NAME = 200  # characters of an exception's type name (the parent caps again: this is the honest path)
 EAGER_BYTES = 1 << 20  # call results up to this size are sent back with the call's reply
 
 
@@ -66,7 +67,7 @@ class Worker:
         if op == "import":
             module = importlib.import_module(request[1])
             self.objects[0] = module
-            return ("ok", None)
+            return ("ok", output_size(self.output_path))  # where import output ends
         if op == "call":
             target = self.resolve(request[1])
             args = self.materialize(request[2])
@@ -114,7 +115,9 @@ class Worker:
         if op == "has":
             return ("ok", hasattr(self.objects[0], request[1]))
         if op == "output":
-            return ("ok", read_output(self.output_path))
+            start = request[1] if len(request) > 1 else 0
+            end = request[2] if len(request) > 2 else None
+            return ("ok", *read_output(self.output_path, start, end))
         raise ValueError(f"unknown request {op!r}")
 
     def serve(self) -> None:
@@ -126,7 +129,7 @@ class Worker:
             try:
                 reply = self.handle(request)
             except BaseException as exc:  # noqa: BLE001 - student code may raise anything
-                reply = ("error", type(exc).__name__, safe_str(exc), student_traceback(exc))
+                reply = ("error", type(exc).__name__[:MAX_NAME], safe_str(exc), student_traceback(exc))
             try:
                 if type(reply) is bytes:
                     self.sock.sendall(struct.pack("<Q", len(reply)) + reply)
@@ -171,14 +174,32 @@ def student_traceback(exc: BaseException) -> str:
         return ""
 
 
-def read_output(path: str | None) -> str:
+def output_size(path: str | None) -> int:
+    """Bytes printed so far (stdout and stderr share one file)."""
     if not path:
-        return ""
+        return 0
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-        with open(path, errors="replace") as fh:
-            text = fh.read(MAX_OUTPUT + 1)
-        return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT] + "\n[output truncated]"
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return 0
+
+
+def read_output(path: str | None, start: int = 0, end: int | None = None) -> tuple[str, int]:
+    """What was printed between byte offsets ``start`` and ``end`` (default: now), and ``end``.
+
+    At most MAX_OUTPUT bytes are read; the rest of the span is skipped with a note, so the
+    next read starts at ``end`` either way.
+    """
+    end = output_size(path) if end is None else end
+    if not path or end <= start:
+        return "", max(start, end)
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            data = fh.read(min(end - start, MAX_OUTPUT))
     except OSError:
-        return ""
+        return "", end
+    text = data.decode("utf-8", "replace")
+    return (text if end - start <= MAX_OUTPUT else text + "\n[output truncated]"), end

@@ -80,7 +80,7 @@ def run_intermediate(sock: socket.socket, tier: int, base_vm: int, uid: int | No
     """Set up one worker's world, start it, and report how it ends."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-    config = recv_message(sock)
+    config = recv_message(sock, trusted=True)  # from the parent: paths kept exactly
     limits = isolation.Limits(**config["limits"])
     tier = max(tier, config.get("tier", tier))  # the parent may only step down (an opted-in tier 3)
     isolated = tier == tiers.NAMESPACES
