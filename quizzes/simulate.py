@@ -31,6 +31,8 @@ def _cell(item: Item, right: bool, rng) -> str:
         if v.misconceptions and rng.random() < 0.75:
             return fmt_num(v.misconceptions[int(rng.integers(len(v.misconceptions)))][0])
         return fmt_num(v.answer * rng.choice([0.5, 2.0, 10.0, -1.0]) + 1.0)
+    if v.type in ("ordering", "matching"):
+        return _arranged_cell(item, right, rng)
     shown_correct = [k for k, i in enumerate(item.order) if v.choices[i].correct]
     shown_wrong = [k for k, i in enumerate(item.order) if not v.choices[i].correct]
     if v.type == "multiple":
@@ -48,6 +50,28 @@ def _cell(item: Item, right: bool, rng) -> str:
     canon = sorted(shown_wrong, key=lambda k: item.order[k])
     pick = rng.choice(len(canon), p=[w / sum(weights) for w in weights])
     return LETTERS[canon[int(pick)]]
+
+
+def _arranged_cell(item: Item, right: bool, rng) -> str:
+    """An ordering answer (letters in the student's order) or a matching one (a letter per prompt).
+
+    A wrong answer swaps two neighbouring steps, or two prompts' answers (or, when the question
+    has distractors, puts a distractor on one prompt): the mistakes students make.
+    """
+    v = item.variant
+    shown_at = {i: k for k, i in enumerate(item.order)}
+    if v.type == "ordering":
+        letters = [LETTERS[shown_at[i]] for i in range(len(v.choices))]
+    else:
+        letters = [LETTERS[shown_at[i]] for i in v.matches]
+    if not right:
+        distractors = [LETTERS[shown_at[i]] for i in range(len(v.choices)) if i not in v.matches]
+        if v.type == "matching" and distractors and rng.random() < 0.4:
+            letters[int(rng.integers(len(letters)))] = distractors[int(rng.integers(len(distractors)))]
+        else:
+            k = int(rng.integers(len(letters) - 1))
+            letters[k], letters[k + 1] = letters[k + 1], letters[k]
+    return ",".join(letters)
 
 
 def simulate_responses(quiz: BuiltQuiz, seed: int | str = 0) -> list[list[str]]:

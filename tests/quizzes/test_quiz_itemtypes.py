@@ -307,3 +307,15 @@ def test_html_and_markdown_show_the_new_types(built):
     assert "1. [ ___ ] Loss becomes NaN" in md
     key = (built.out / "key" / "variants.csv").read_text(encoding="utf-8")
     assert key.count(",proc-order,") == 3 and key.count(",proc-match,") == 3
+
+
+def test_simulated_class_answers_ordering_and_matching(tmp_path):
+    from quizzes.simulate import write_responses
+
+    spec = _spec(tmp_path, ["proc-order", "proc-match", "proc-single"])
+    build_quiz(spec, tmp_path / "out", variants=40, formats="key")
+    write_responses(assemble(spec, variants=40), tmp_path / "responses.csv", seed=3)
+    result = grade(tmp_path / "out", tmp_path / "responses.csv")
+    for position in (0, 1):
+        fractions = [r.items[position].fraction for r in result.results if r.items[position].response]
+        assert 1.0 in fractions and any(0 < f < 1 for f in fractions)  # right answers and typical slips
