@@ -214,7 +214,7 @@ def write_item_analysis(grading: Grading, stats: QuizStats, counts: dict[str, li
                     "mean_points", "flag", "option_counts"])
         for q, s in zip(grading.key["questions"], stats.items, strict=True):
             options = "; ".join(f"{'*' if c.correct else ''}{c.label}: {c.count}" for c in counts[q["qid"]])
-            w.writerow([q["qid"], q["topic"], q["type"], f"{q['points']:g}", _fmt(s.difficulty, 3),
+            w.writerow([q["qid"], q["topic"], q.get("kind", q["type"]), f"{q['points']:g}", _fmt(s.difficulty, 3),
                         _fmt(s.point_biserial, 3), _fmt(s.upper_lower, 3), _fmt(s.mean_points, 3), flag(s),
                         options])
 

@@ -60,7 +60,7 @@ def key_data(quiz: BuiltQuiz) -> dict[str, Any]:
         "ordering_rule": "longest ordered subset (as Moodle): items in the longest subsequence in the right "
                          "relative order / items, a one-item subsequence counting 0",
         "matching_rule": "prompts matched to their answer / prompts",
-        "questions": [{"qid": q.id, "topic": q.topic, "type": q.type, "difficulty": q.difficulty,
+        "questions": [{"qid": q.id, "topic": q.topic, "type": q.type, "kind": q.kind, "difficulty": q.difficulty,
                        "points": points} for q, points in quiz.questions],
         "variants": variants,
         "students": students,
