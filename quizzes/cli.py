@@ -33,7 +33,8 @@ def quiz() -> None:
     A typical round:
       deepgrade quiz check
       deepgrade quiz build quizzes/specs/week5_quiz.yaml --roster roster.csv --out build/week5
-      (print build/week5/html/all_students.html, or import moodle/, gift/ or qti/ into the LMS)
+      (print build/week5/html/all_students.html, or --format pdf for pdf/a4/ and pdf/letter/,
+       or import moodle/, gift/ or qti/ into the LMS)
       deepgrade quiz grade build/week5 responses.csv --out build/week5-grades
     """
 
