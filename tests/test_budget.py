@@ -142,3 +142,32 @@ def test_sigkilled_grade_leaves_no_process_running(tmp_path: Path, workers: int)
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_budget_from_the_command_line_and_from_deepgrade_toml(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from autograder.gradebook import CourseError, load_course
+    from cli import main
+    from tests.course_helpers import make_course, submit
+
+    root = make_course(tmp_path / "course", ["s1"], ["activations"],
+                       toml_extra="\n[grading]\nbudget_seconds = 3\ncpu_budget_seconds = 2.5\n")
+    assert load_course(root).budget == Budget(wall=3, cpu=2.5)
+    submit(root, "activations", "s1", slowed(SLEEP, 0.2, 0.8))
+    graded = CliRunner().invoke(main, ["grade", "--course", str(root)])
+    assert graded.exit_code == 0, graded.output
+    assert CliRunner().invoke(main, ["feedback", "--course", str(root)]).exit_code == 0
+    assert "3 s of grading time" in (root / "feedback" / "activations" / "s1.md").read_text()
+
+    (root / "deepgrade.toml").write_text((root / "deepgrade.toml").read_text().replace("= 2.5", "= -1"))
+    with pytest.raises(CourseError, match="cpu_budget_seconds"):
+        load_course(root)
+
+    subs = tmp_path / "subs" / "s1"
+    subs.mkdir(parents=True)
+    (subs / "activations.py").write_text(slowed(SLEEP, 0.2, 0.8))
+    result = CliRunner().invoke(main, ["grade", "activations", str(subs.parent), "--out", str(tmp_path / "out"),
+                                       "--budget", "2", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "2 s of grading time" in (tmp_path / "out" / "s1" / "results.json").read_text()

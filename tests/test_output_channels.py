@@ -213,6 +213,9 @@ def test_markdown_feedback_cannot_be_broken_out_of(tmp_path):
     for live in ("<script", "<a href", "<img", "</pre><script"):
         assert live not in html, html
     assert "&lt;script&gt;alert(1)" in html and "&lt;script&gt;alert(3)" in html
+    # Every check is its own list item (no line glued onto the one before), names literal.
+    assert html.count("<li>") == sum(1 for line in md.splitlines() if line.startswith("- ")) == 15
+    assert "tanh(z)**2" in html  # not "tanh(z)<strong>2"
 
 
 def test_md_code_fence_outgrows_any_backtick_run():
