@@ -22,41 +22,55 @@ _LEXER = PythonLexer(stripnl=False, ensurenl=False)
 _VARIABLE = {token.Name, token.Name.Variable, token.Name.Attribute}
 
 
-def _letter(kind: object) -> str | None:
-    if kind in _VARIABLE:
-        return "V"
-    if kind in token.Name.Function:
-        return "F"
-    if kind in token.Name.Class:
-        return "O"
-    if kind in (token.Comment.Preproc, token.Comment.Hashbang):
-        return "P"
-    return None
+_KINDS: dict[object, str] = {}  # token type -> what it becomes; pygments' `in` walks the type tree
+
+
+def _kind(kind: object) -> str:
+    """'V', 'F', 'O', 'P' (one letter for the token), '' (dropped), 'S' (a string) or 'T' (kept)."""
+    found = _KINDS.get(kind)
+    if found is None:
+        if kind in _VARIABLE:
+            found = "V"
+        elif kind in token.Name.Function:
+            found = "F"
+        elif kind in token.Name.Class:
+            found = "O"
+        elif kind in (token.Comment.Preproc, token.Comment.Hashbang):
+            found = "P"
+        elif kind in token.Text or kind in token.Comment:
+            found = ""
+        elif kind in token.Literal.String:
+            found = "S"
+        else:
+            found = "T"
+        _KINDS[kind] = found
+    return found
 
 
 def normalize(code: str) -> tuple[str, np.ndarray]:
     """(normalized text, spans): spans[i] = (start, end, token start) in ``code`` of what normalized
     character i stands for, so a match can be shown on the student's own lines."""
     out: list[str] = []
-    spans: list[tuple[int, int, int]] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    tokens: list[int] = []
     at = 0
-    for kind, text in _LEXER.get_tokens(code):
+    for _, kind, text in _LEXER.get_tokens_unprocessed(code):
         end = at + len(text)
-        letter = _letter(kind)
-        if letter is not None:
-            out.append(letter)
-            spans.append((at, end, at))
-        elif kind in token.Text or kind in token.Comment:
-            pass
-        elif kind in token.Literal.String:
-            # Quotes stay (as "), the rest of a string is one S, as in copydetect.
-            out.append('"' if text in ("'", '"') else "S")
-            spans.append((at, end, at))
-        else:
+        what = _kind(kind)
+        if what == "T":
             out.append(text)
-            spans.extend((at + j, at + j + 1, at) for j in range(len(text)))
+            starts.extend(range(at, end))
+            ends.extend(range(at + 1, end + 1))
+            tokens.extend([at] * len(text))
+        elif what:
+            # Quotes stay (as "), the rest of a string is one S, as in copydetect.
+            out.append('"' if what == "S" and text in ("'", '"') else what)
+            starts.append(at)
+            ends.append(end)
+            tokens.append(at)
         at = end
-    return "".join(out), np.array(spans, dtype=np.int64).reshape(-1, 3)
+    return "".join(out), np.array([starts, ends, tokens], dtype=np.int64).T.reshape(-1, 3)
 
 
 @dataclass
@@ -118,12 +132,16 @@ def fingerprint(text: str, k: int, window: int, starter: Starter) -> Fingerprint
     own = np.concatenate([[0], np.cumsum(mine)]).astype(np.int64)
     if len(normalized) < k:  # too short to hold one k-gram
         return Fingerprint(text, normalized, spans, empty, empty, own, 0)
-    _, by_hash = cd.get_document_fingerprints(normalized, k, window, starter.kgrams)
-    if not by_hash:
-        return Fingerprint(text, normalized, spans, empty, empty, own, 0)
+    # The starter's k-grams are removed here, not by copydetect: its removal assumes each k-gram
+    # occurs once per file, so a repeated one could survive (and which one, changed run to run).
+    _, by_hash = cd.get_document_fingerprints(normalized, k, window)
     pairs = sorted((int(p), int(h)) for h, ps in by_hash.items() for p in ps)
     positions = np.array([p for p, _ in pairs], dtype=np.int64)
     hashes = np.array([h for _, h in pairs], dtype=np.int64)
+    keep = ~np.isin(hashes, starter.kgrams)
+    positions, hashes = positions[keep], hashes[keep]
+    if not hashes.size:
+        return Fingerprint(text, normalized, spans, empty, empty, own, 0)
     ends = _ends(positions, np.zeros(positions.size, dtype=np.int64), k)
     return Fingerprint(text, normalized, spans, hashes, positions, own, int((own[ends] - own[positions]).sum()))
 
