@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from autograder.similarity.detect import Report, Settings
 
-def _settings(base, threshold: float | None, min_matched: int | None):  # noqa: ANN001, ANN202
-    from dataclasses import replace
 
+def _settings(base: Settings, threshold: float | None, min_matched: int | None) -> Settings:
+    """The course's (or default) settings with the command line's overrides."""
     changes = {k: v for k, v in (("threshold", threshold), ("min_matched", min_matched)) if v is not None}
     return replace(base, **changes)
 
 
-def _echo_report(report, index: Path | None) -> None:  # noqa: ANN001
+def _echo_report(report: Report, index: Path | None) -> None:
     flagged = report.flagged
     click.echo(f"{report.topic}: {report.students} submission(s), {report.compared} pair(s) compared in "
                f"{report.seconds:.1f} s; {len(flagged)} pair(s) flagged for review")

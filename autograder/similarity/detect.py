@@ -9,8 +9,10 @@ was given; reference sources are compared with students but never with each othe
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -197,7 +199,7 @@ def starter_code(topic: str) -> str:
 # ---------------------------------------------------------------------------- comparing
 
 
-def _fingerprints():  # noqa: ANN202
+def _fingerprints() -> ModuleType:
     """The fingerprinting module; copydetect is an optional extra, so say how to get it."""
     try:
         from autograder.similarity import fingerprints
@@ -268,7 +270,7 @@ def clusters(pairs: list[Pair]) -> list[list[str]]:
     return sorted((sorted(g) for g in groups.values() if len(g) >= 3), key=lambda g: (-len(g), g))
 
 
-def compare_folder(topic: str, submissions: Path, *, references: list[Path] = (), settings: Settings | None = None,
+def compare_folder(topic: str, submissions: Path, *, references: Sequence[Path] = (), settings: Settings | None = None,
                    include_solution: bool = False) -> Report:
     """Compare the submissions of ``topic`` in ``submissions/<student_id>/`` (and the references)."""
     starter = starter_code(topic)
