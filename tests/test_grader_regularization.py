@@ -60,6 +60,31 @@ VARIANTS = {
         {"rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_hidden))":
          "np.random.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_hidden))"},
         "capstone_reproducible", "global state"),
+    # issue 10: these trained to ~98 % accuracy and full marks before the capstone's parts were checkable
+    "capstone_lecun_init": (
+        {"rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_hidden))":
+         "rng.normal(0.0, np.sqrt(1.0 / n_in), size=(n_in, n_hidden))"},
+        "capstone_he_initialization", "LeCun"),
+    "capstone_variance_as_std": (
+        {"rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_hidden))": "rng.normal(0.0, 2.0 / n_in, size=(n_in, n_hidden))",
+         "rng.normal(0.0, np.sqrt(2.0 / n_hidden), size=(n_hidden, 1))": "rng.normal(0.0, 2.0 / n_hidden, size=(n_hidden, 1))"},
+        "capstone_he_initialization", "variance 2 / fan_in as the standard deviation"),
+    "capstone_adam_without_bias_correction": (
+        {"m_hat, v_hat = m[i] / (1 - beta1**t), v[i] / (1 - beta2**t)": "m_hat, v_hat = m[i], v[i]"},
+        "capstone_training_replays", "bias correction"),
+    "capstone_relu_mask_always_one": (
+        {"dh = (dz @ weights[2].T) * (h > 0)": "dh = dz @ weights[2].T"},
+        "capstone_training_replays", "through the ReLU everywhere"),
+    "capstone_old_contract": (
+        {'        "initial_weights": initial_weights,\n': "",
+         '        "config": {"hidden": n_hidden, "lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps},\n': ""},
+        "capstone_he_initialization", "'initial_weights'"),
+    "capstone_train_losses_before_update": (
+        {"        h, logits = forward(weights, X_train)  # also next epoch's forward pass\n"
+         "        train_losses.append(bce(logits, y_train))\n":
+         "        train_losses.append(bce(logits, y_train))\n"
+         "        h, logits = forward(weights, X_train)  # also next epoch's forward pass\n"},
+        "capstone_best_weights_restored", "train_losses"),
 }
 
 # Correct, written differently: Keras-style counters and deepcopy, L2 through vdot, a binomial
@@ -108,6 +133,7 @@ def train_vh_classifier(X_train, y_train, X_val, y_val, rng):
     H = 12
     params = [rng.standard_normal((9, H)) * np.sqrt(2 / 9), np.zeros(H), rng.standard_normal(H) * np.sqrt(2 / H),
               np.zeros(1)]
+    initial = copy.deepcopy(params)
 
     def forward(ps, X):
         h = np.maximum(0, X @ ps[0] + ps[1])
@@ -130,7 +156,8 @@ def train_vh_classifier(X_train, y_train, X_val, y_val, rng):
         if stopper.step(vl[-1], params):
             break
     return {"weights": stopper.best_weights, "train_losses": tl, "val_losses": np.array(vl),
-            "best_epoch": np.int64(stopper.best_epoch)}
+            "best_epoch": np.int64(stopper.best_epoch), "initial_weights": initial,
+            "config": {"hidden": np.int64(H), "lr": 0.02, "beta1": 0.9, "beta2": 0.999, "eps": np.float64(1e-8)}}
 '''
 
 SAMPLE_STUDENTS = ["ben", "chloe", "dev", "eve", "mallory"]
@@ -173,6 +200,10 @@ def test_targeted_mistakes_lose_only_their_own_checks(results):
     assert failed["dropout_not_rescaled"] == {"dropout_structure"}
     assert failed["dropout_keeps_with_probability_p"] == {"dropout_keep_fraction"}
     assert failed["capstone_returns_last_weights"] == {"capstone_best_weights_restored"}
+    # a capstone written before initial_weights and config existed keeps what it can still earn (README)
+    assert failed["capstone_old_contract"] == {"capstone_returns_plain_dict", "capstone_he_initialization",
+                                               "capstone_training_replays"}
+    assert results["capstone_old_contract"].score == 89
     # saving the weights on every step is caught in EarlyStopping and again in the capstone it breaks
     assert failed["es_saves_weights_every_step"] == {"early_stopping_keeps_best_not_last",
                                                       "capstone_best_weights_restored"}
@@ -185,7 +216,9 @@ def test_alternative_correct_implementation_gets_full_marks(results):
 @pytest.mark.parametrize("student, failing, keyword", [
     ("ben", {"early_stopping_best_weights_are_copies", "dropout_structure", "capstone_best_weights_restored"},
      "references"),
-    ("chloe", {"early_stopping_sequence", "early_stopping_patience_boundary", "l2_gradient_values"}, "factor 2"),
+    # chloe's capstone uses her own Adam, whose step counter advances once per parameter: the replay sees it
+    ("chloe", {"early_stopping_sequence", "early_stopping_patience_boundary", "l2_gradient_values",
+               "capstone_training_replays"}, "factor 2"),
     ("dev", {"early_stopping_min_delta", "capstone_best_weights_restored"}, "ignored min_delta"),
 ])
 def test_buggy_sample_students_lose_points_on_their_bugs(results, student, failing, keyword):
@@ -198,6 +231,8 @@ def test_buggy_sample_students_lose_points_on_their_bugs(results, student, faili
 def test_sibling_import_works_for_a_sample_student(results):
     # chloe's capstone imports her own optimizers.py and still trains a good classifier
     assert results["sample_chloe"].check("capstone_accuracy").passed
+    # ... with her own Adam, whose step counter advances once per parameter: named by the replay
+    assert "once per parameter" in results["sample_chloe"].check("capstone_training_replays").output
 
 
 def test_hostile_sample_students_earn_nothing_on_what_they_attack(results):

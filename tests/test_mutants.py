@@ -7,6 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from autograder.grading import available_topics
 from autograder.mutants import run as mrun
 from autograder.mutants.generate import OPERATORS, generate_mutants, solution_regions
 from tests.conftest import SOLUTIONS
@@ -120,3 +121,22 @@ def test_command_refuses_an_unknown_topic_in_one_line():
     result = CliRunner().invoke(main, ["mutants", "activation"])
     assert result.exit_code != 0
     assert "unknown topic 'activation'" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("topic", available_topics())
+def test_no_undeclared_mutant_survives_and_every_kill_teaches(topic):
+    """The graders' strength, enforced: a grader edit that lets a plausible bug through fails here."""
+    report = mrun.run_mutants(topic, workers=2)
+    survivors = [f"{o.function}: {o.original!r} -> {o.mutated!r} (occurrence {o.occurrence}), line {o.line}: {o.after}"
+                 for o in report.undeclared_survivors]
+    assert not survivors, (f"{len(survivors)} mutant(s) of solutions/{topic}.py get full marks: add a check that "
+                           f"names the mistake, or declare it in {topic}.equivalent.yaml with a reason:\n"
+                           + "\n".join(survivors))
+    unused = [f"{d.function}: {d.original!r} -> {d.mutated!r} (occurrence {d.occurrence})"
+              for d in report.unused_declarations]
+    assert not unused, f"declarations in {topic}.equivalent.yaml that match no surviving mutant:\n" + "\n".join(unused)
+    generic = [f"{o.killed_by[0]}: {o.message!r}" for o in report.outcomes if o.status == "killed"
+               and mrun.is_generic(o.message)]
+    assert not generic, "checks that fail with a message naming no mistake:\n" + "\n".join(generic)
+    assert report.score == 1.0

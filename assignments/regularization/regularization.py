@@ -138,12 +138,20 @@ def train_vh_classifier(
 
     The network: `h = relu(X @ W1 + b1)`, `prob = sigmoid(h @ W2 + b2)` = P(vertical),
     with W1 of shape (9, H), b1 (H,), W2 (H, 1), b2 (1,) for a hidden width H of your
-    choice (8 is plenty). Initialize W1 and W2 with He normal (std sqrt(2 / fan_in)) drawn
-    from `rng`, biases with zeros. Train full batch with Adam on the mean binary
-    cross-entropy of the training set. After every epoch's update compute the mean binary
-    cross-entropy on the training and on the validation set, and give the validation loss
-    and the current weights to early stopping; when it says stop, restore the best weights.
+    choice (8 is plenty). Initialize with He normal drawn from `rng`, as its first two
+    draws: `W1 = rng.normal(0.0, sqrt(2 / 9), size=(9, H))`, then
+    `W2 = rng.normal(0.0, sqrt(2 / H), size=(H, 1))`; biases start at zero. Train full
+    batch with Adam on the mean binary cross-entropy of the training set: bias-corrected
+    moments and one step counter t = 1, 2, ... per epoch, shared by all four parameters;
+    the ReLU passes gradient only where its input is > 0 (relu'(0) = 0). After every epoch's
+    update compute the mean binary cross-entropy on the training and on the validation
+    set, and give the validation loss and the current weights to early stopping; when it
+    says stop, restore the best weights.
 
+    The width, learning rate, Adam's betas and eps, the number of epochs and early
+    stopping's settings are yours to choose; report the ones the grader needs in "config":
+    it replays your first epochs from your initial weights with them, so every part of the
+    training (initialization, gradient, Adam step, losses) is checked, not only the result.
     Keep it quick: at most a few hundred epochs (the grader allows about a second).
 
     Args:
@@ -156,7 +164,12 @@ def train_vh_classifier(
     Returns:
         dict of plain data:
             "weights": [W1, b1, W2, b2], the best (restored) weights, float64 arrays;
-            "train_losses": list of floats, mean training BCE per epoch;
+            "initial_weights": [W1, b1, W2, b2] as initialized, before the first update
+                (copies: later updates must not change them);
+            "config": {"hidden": H, "lr": float, "beta1": float, "beta2": float,
+                "eps": float}, the width and the Adam settings you trained with;
+            "train_losses": list of floats, mean training BCE per epoch, after that epoch's
+                update (train_losses[best_epoch] is the training loss of "weights");
             "val_losses": list of floats, mean validation BCE per epoch, the losses early
                 stopping saw (val_losses[best_epoch] is the validation loss of "weights");
             "best_epoch": int, 0-based epoch whose weights are returned.

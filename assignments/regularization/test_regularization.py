@@ -65,5 +65,7 @@ def test_train_vh_classifier_learns():
     W1, b1, W2, b2 = result["weights"]
     assert W1.shape[0] == 9 and W2.shape[0] == W1.shape[1]
     assert len(result["train_losses"]) == len(result["val_losses"])
+    assert [w.shape for w in result["initial_weights"]] == [w.shape for w in result["weights"]]
+    assert {"hidden", "lr", "beta1", "beta2", "eps"} <= set(result["config"])
     prob = 1 / (1 + np.exp(-(np.maximum(0, X_val @ W1 + b1) @ W2 + b2)))
     assert np.mean((prob.ravel() > 0.5) == (y_val == 1)) >= 0.9

@@ -428,7 +428,61 @@ def logits(weights: list[np.ndarray], X: np.ndarray) -> np.ndarray:
 
 def bce(weights: list[np.ndarray], X: np.ndarray, y: np.ndarray) -> float:
     z = logits(weights, X)
-    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN weights give a NaN loss, judged by the caller
+        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+CONFIG_KEYS = ("hidden", "lr", "beta1", "beta2", "eps")
+REPLAY_EPOCHS = 25  # the first epochs show every rule (bias correction, step counter, masks); later ones drift
+ADAM_MISTAKES = {
+    "no_correction": "left out Adam's bias correction (m_hat = m / (1 - beta1**t), v_hat = v / (1 - beta2**t)); "
+                     "without it the first steps are far too small or too large",
+    "t_per_parameter": "advanced Adam's step counter once per parameter instead of once per epoch: t is shared "
+                       "by W1, b1, W2 and b2 and is 1 in the first epoch",
+    "t_from_zero": "started Adam's step counter at 0 for the first update (t is 1 in the first epoch)",
+    "v_of_g": "used |g| instead of g**2 in Adam's second moment",
+    "mask_always_one": "let the gradient through the ReLU everywhere; it passes only where X @ W1 + b1 > 0",
+    "mask_ge": "used >= 0 in the ReLU mask; the course convention is relu'(0) = 0",
+    "no_mean": "used the summed BCE gradient instead of the mean's (divide by the number of samples)",
+}
+
+
+def replay(initial: list[np.ndarray], config: dict, data: tuple, epochs: int, mistake: str = "") -> list[tuple]:
+    """(train loss, val loss) after each of the first epochs of the contract's training, or of a mistaken one."""
+    X, y, X_val, y_val = data[:4]
+    weights = [np.array(w, dtype=float).reshape(shape) for w, shape in zip(
+        initial, [(9, -1), (-1,), (-1, 1), (1,)], strict=True)]
+    lr, b1, b2, eps = config["lr"], config["beta1"], config["beta2"], config["eps"]
+    m = [np.zeros_like(w) for w in weights]
+    v = [np.zeros_like(w) for w in weights]
+    out, t_param = [], 0
+    for t in range(1, epochs + 1):
+        a = X @ weights[0] + weights[1]
+        h = np.maximum(0.0, a)
+        z = h @ weights[2] + weights[3]
+        dz = (1.0 / (1.0 + np.exp(-z)) - y.reshape(-1, 1)) / (1 if mistake == "no_mean" else len(X))
+        mask = {"mask_always_one": 1.0, "mask_ge": a >= 0}.get(mistake, a > 0)
+        dh = (dz @ weights[2].T) * mask
+        grads = [X.T @ dh, dh.sum(axis=0), h.T @ dz, dz.sum(axis=0)]
+        for i, g in enumerate(grads):
+            t_param += 1
+            step = {"t_per_parameter": t_param, "t_from_zero": t - 1}.get(mistake, t)
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * (np.abs(g) if mistake == "v_of_g" else g * g)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if mistake == "no_correction":
+                    m_hat, v_hat = m[i], v[i]
+                else:
+                    m_hat, v_hat = m[i] / (1 - b1**step), v[i] / (1 - b2**step)
+                weights[i] = weights[i] - lr * m_hat / (np.sqrt(v_hat) + eps)
+        out.append((bce(weights, X, y), bce(weights, X_val, y_val)))
+    return out
+
+
+def he_draws(seed: int, hidden: int, scale1: float, scale2: float) -> tuple[np.ndarray, np.ndarray]:
+    """The first two draws of default_rng(seed), shaped like W1 and W2, with the given standard deviations."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(0.0, scale1, size=(9, hidden)), rng.normal(0.0, scale2, size=(hidden, 1))
 
 
 def as_number(value, name: str) -> float:
@@ -503,21 +557,58 @@ def run_training(submission, data: tuple, seed: int) -> dict:
     if not 0 <= int(best) < len(curves["val_losses"]):
         raise Mistake(f"{name}['best_epoch'] is {int(best)}, outside the {len(curves['val_losses'])} epochs "
                       "trained (it is a 0-based index into val_losses).")
-    return {"weights": [W1, b1, W2, b2], "best_epoch": int(best), **curves}
+    # initial_weights and config are judged by the checks that need them (capstone_parts), so a
+    # submission written to the contract before they existed keeps its other capstone points.
+    return {"weights": [W1, b1, W2, b2], "best_epoch": int(best), "initial_weights": got.get("initial_weights"),
+            "config": got.get("config"), **curves}
 
 
-@pytest.mark.points(5)
+def capstone_parts(result: dict) -> tuple[list[np.ndarray], dict]:
+    """The run's initial weights and config, checked: the parts that make its training replayable."""
+    name = "train_vh_classifier(...)"
+    if result["initial_weights"] is None or result["config"] is None:
+        raise Mistake(f"{name} should also return 'initial_weights' (copies of [W1, b1, W2, b2] before the first "
+                      "update) and 'config' ({'hidden', 'lr', 'beta1', 'beta2', 'eps'}), so the grader can check "
+                      "the initialization and replay the training.")
+    initial = result["initial_weights"]
+    if type(initial) not in (list, tuple) or len(initial) != 4:
+        raise Mistake(f"{name}['initial_weights'] should be [W1, b1, W2, b2] before the first update, but it is "
+                      f"{summarize(initial)}.")
+    initial = [expect_array(w, name=f"{name}['initial_weights'][{i}]", shape=final.shape)
+               for i, (w, final) in enumerate(zip(initial, result["weights"], strict=True))]
+    config = result["config"]
+    if type(config) is not dict:
+        raise Mistake(f"{name}['config'] should be a dict {{'hidden', 'lr', 'beta1', 'beta2', 'eps'}}, but it is "
+                      f"{summarize(config)}.")
+    lacking = [k for k in CONFIG_KEYS if k not in config]
+    if lacking:
+        raise Mistake(f"{name}['config'] has no key(s) {lacking}: report the width and the Adam settings you "
+                      "trained with, so the grader can replay your training.")
+    config = {k: as_number(config[k], f"{name}['config'][{k!r}]") for k in CONFIG_KEYS}
+    for key, ok, want in (("lr", config["lr"] > 0, "> 0"), ("beta1", 0 <= config["beta1"] < 1, "in [0, 1)"),
+                          ("beta2", 0 <= config["beta2"] < 1, "in [0, 1)"), ("eps", config["eps"] > 0, "> 0")):
+        if not ok:
+            raise Mistake(f"{name}['config'][{key!r}] is {fmt(config[key])}; Adam's {key} must be {want} "
+                          "(beta >= 1 makes the moving averages grow instead of forget).")
+    if config["hidden"] != result["weights"][0].shape[1]:
+        raise Mistake(f"{name}['config']['hidden'] is {fmt(config['hidden'])}, but W1 has "
+                      f"{result['weights'][0].shape[1]} hidden units.")
+    return initial, config
+
+
+@pytest.mark.points(3)
 @pytest.mark.visibility("visible")
 @pytest.mark.requires("capstone_accuracy")
 def test_capstone_returns_plain_dict(submission):
-    """train_vh_classifier returns weights [W1, b1, W2, b2], per-epoch losses and best_epoch"""
+    """train_vh_classifier returns weights, initial weights, config, per-epoch losses and best_epoch"""
     result = train(submission, "easy", seed=1)
+    capstone_parts(result)
     if result["train_losses"][-1] >= result["train_losses"][0]:
         raise Mistake(f"the training loss did not go down: epoch 0 {fmt(result['train_losses'][0])}, last epoch "
                       f"{fmt(result['train_losses'][-1])}. Check the gradient signs and the learning rate.")
 
 
-@pytest.mark.points(8)
+@pytest.mark.points(6)
 @pytest.mark.visibility("visible")
 def test_capstone_accuracy(submission):
     """the returned weights classify 1,000 fresh V/H images (noise 0.2) with at least 90% accuracy"""
@@ -533,10 +624,10 @@ def test_capstone_accuracy(submission):
                       f"(noise 0.2, trained on 100); it should be at least 90% (the reference gets about 100%).{hint}")
 
 
-@pytest.mark.points(8)
+@pytest.mark.points(6)
 @pytest.mark.visibility("visible")
 def test_capstone_best_weights_restored(submission):
-    """on a tiny noisy training set (it overfits), the returned weights are the best epoch's"""
+    """on a tiny noisy training set (it overfits), the returned weights are the best epoch's, for both loss curves"""
     result = train(submission, "overfit", seed=3)
     X_val, y_val = scenario("overfit")[2:4]
     val, best = result["val_losses"], result["best_epoch"]
@@ -553,12 +644,20 @@ def test_capstone_best_weights_restored(submission):
                    "weights early stopping saw.")
         raise Mistake(f"the validation loss of the returned weights is {fmt(reproduced)}, but val_losses[best_epoch] "
                       f"= val_losses[{best}] = {fmt(val[best])}. {why}")
+    X_train, y_train = scenario("overfit")[:2]
+    reproduced = bce(result["weights"], X_train, y_train)
+    train_best = result["train_losses"][best]
+    if not math.isclose(reproduced, train_best, rel_tol=1e-3, abs_tol=1e-4):
+        raise Mistake(f"the training loss of the returned weights is {fmt(reproduced)}, but train_losses[best_epoch] "
+                      f"= train_losses[{best}] = {fmt(train_best)}. train_losses should be the mean binary "
+                      "cross-entropy on X_train of the weights after each epoch's update (computed after the "
+                      "update, like val_losses, not before it).")
     if val[best] > min(val) + 1e-3:
         raise Mistake(f"best_epoch = {best} has validation loss {fmt(val[best])}, but epoch {int(np.argmin(val))} had "
                       f"{fmt(min(val))}: early stopping should keep the epoch with the lowest validation loss.")
 
 
-@pytest.mark.points(4)
+@pytest.mark.points(2)
 @pytest.mark.visibility("hidden")
 @pytest.mark.requires("capstone_accuracy")
 def test_capstone_reproducible(submission):
@@ -574,3 +673,65 @@ def test_capstone_reproducible(submission):
     if all(np.array_equal(a, b) for a, b in zip(first, other, strict=True)):
         raise Mistake("runs with generators made from different seeds returned identical weights: the He "
                       "initialization must be drawn from the rng argument.")
+
+
+@pytest.mark.points(4)
+@pytest.mark.visibility("hidden")
+@pytest.mark.requires("capstone_accuracy")
+def test_capstone_he_initialization(submission):
+    """the initial weights are He normal draws from rng for your width: W1 (9, H) then W2 (H, 1), zero biases"""
+    result = train(submission, "easy", seed=1)
+    (W1, b1, W2, b2), _ = capstone_parts(result)
+    hidden = W1.shape[1]
+    want1, want2 = he_draws(1, hidden, np.sqrt(2.0 / 9), np.sqrt(2.0 / hidden))
+    wrong = {
+        "used LeCun's std sqrt(1 / fan_in); He for ReLU layers doubles the variance: std sqrt(2 / fan_in)":
+            he_draws(1, hidden, np.sqrt(1.0 / 9), np.sqrt(1.0 / hidden)),
+        "used the variance 2 / fan_in as the standard deviation; He's std is sqrt(2 / fan_in)":
+            he_draws(1, hidden, 2.0 / 9, 2.0 / hidden),
+        "used fan_out instead of fan_in in He's std sqrt(2 / fan_in)":
+            he_draws(1, hidden, np.sqrt(2.0 / hidden), np.sqrt(2.0 / 1)),
+        "used Xavier's std sqrt(2 / (fan_in + fan_out)); ReLU layers use He's sqrt(2 / fan_in)":
+            he_draws(1, hidden, np.sqrt(2.0 / (9 + hidden)), np.sqrt(2.0 / (hidden + 1))),
+        "scaled W2 with W1's fan_in (9); each layer uses its own fan_in, H for W2":
+            he_draws(1, hidden, np.sqrt(2.0 / 9), np.sqrt(2.0 / 9)),
+    }
+    hint = ("draw W1 = rng.normal(0.0, np.sqrt(2 / 9), size=(9, H)) first and W2 = rng.normal(0.0, np.sqrt(2 / H), "
+            "size=(H, 1)) second, as the first uses of rng, and return copies taken before training")
+    expect_close(W1, want1, name=f"initial W1 of shape (9, {hidden}) from rng = default_rng(1)", rtol=1e-9,
+                 atol=1e-12, misconceptions={k: v[0] for k, v in wrong.items()}, hint=hint)
+    expect_close(W2.reshape(-1, 1), want2, name=f"initial W2 of shape ({hidden}, 1), the second draw", rtol=1e-9,
+                 atol=1e-12, misconceptions={k: v[1] for k, v in wrong.items()}, hint=hint)
+    for label, bias in (("b1", b1), ("b2", b2)):
+        expect_close(bias, np.zeros_like(bias), name=f"initial {label}", rtol=0, atol=0,
+                     hint="biases start at zero")
+
+
+@pytest.mark.points(4)
+@pytest.mark.visibility("hidden")
+@pytest.mark.requires("capstone_accuracy")
+def test_capstone_training_replays(submission):
+    """replayed from your initial weights and config, the first epochs' losses match the contract's Adam training"""
+    result = train(submission, "easy", seed=1)
+    epochs = min(REPLAY_EPOCHS, len(result["train_losses"]))
+    data = scenario("easy")
+    got = list(zip(result["train_losses"][:epochs], result["val_losses"][:epochs], strict=True))
+    initial, config = capstone_parts(result)
+    want = replay(initial, config, data, epochs)
+
+    def same(a: list[tuple], b: list[tuple]) -> bool:
+        return all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9) for pa, pb in zip(a, b) for x, y in zip(pa, pb))
+
+    for k, ((tr, va), (tr_want, va_want)) in enumerate(zip(got, want, strict=True)):
+        if same([(tr, va)], [(tr_want, va_want)]):
+            continue
+        mistake = next((label for key, label in ADAM_MISTAKES.items()
+                        if same(got, replay(initial, config, data, epochs, key))), None)
+        settings = ", ".join(f"{key}={fmt(value)}" for key, value in config.items())
+        raise Mistake(f"replaying your training from your initial weights with your config ({settings}), the "
+                      f"training loss after epoch {k} should be {fmt(tr_want)} (validation {fmt(va_want)}), but "
+                      f"yours is {fmt(tr)} (validation {fmt(va)})."
+                      + (f"\nLooks like you {mistake}." if mistake else
+                         "\nCheck the gradient of the mean BCE (sigmoid(z) - y, divided by N), the ReLU mask "
+                         "(X @ W1 + b1 > 0), Adam's moments with bias correction and one shared step counter "
+                         "t = 1, 2, ..., and that the losses are computed after each epoch's update."))

@@ -61,6 +61,7 @@ def train_vh_classifier(X_train, y_train, X_val, y_val, rng):
     W2 = rng.normal(size=(8, 1)) * np.sqrt(2 / 8)
     b2 = np.zeros(1)
     params = [W1, b1, W2, b2]
+    initial = [p.copy() for p in params]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     y = y_train.reshape(-1, 1)
@@ -84,6 +85,8 @@ def train_vh_classifier(X_train, y_train, X_val, y_val, rng):
             break
     return {
         "weights": [w.copy() for w in stopper.best_weights],
+        "initial_weights": initial,
+        "config": {"hidden": 8, "lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
         "train_losses": train_losses,
         "val_losses": val_losses,
         "best_epoch": stopper.best_epoch,

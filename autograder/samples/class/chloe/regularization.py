@@ -63,6 +63,7 @@ def train_vh_classifier(X_train, y_train, X_val, y_val, rng):
     hidden = 10
     params = [rng.standard_normal((9, hidden)) * np.sqrt(2 / 9), np.zeros(hidden),
               rng.standard_normal((hidden, 1)) * np.sqrt(2 / hidden), np.zeros(1)]
+    initial = [p.copy() for p in params]
     opt = Adam(lr=0.03)
     stopper = EarlyStopping(patience=15)
     train_losses, val_losses = [], []
@@ -77,5 +78,6 @@ def train_vh_classifier(X_train, y_train, X_val, y_val, rng):
         val_losses.append(_loss(params, X_val, y_val))
         if stopper.step(val_losses[-1], params):
             break
-    return {"weights": stopper.best_weights, "train_losses": train_losses, "val_losses": val_losses,
-            "best_epoch": stopper.best_epoch}
+    return {"weights": stopper.best_weights, "initial_weights": initial,
+            "config": {"hidden": hidden, "lr": opt.lr, "beta1": opt.beta1, "beta2": opt.beta2, "eps": opt.eps},
+            "train_losses": train_losses, "val_losses": val_losses, "best_epoch": stopper.best_epoch}

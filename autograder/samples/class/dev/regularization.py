@@ -66,6 +66,7 @@ class Net:
 
 def train_vh_classifier(X_train, y_train, X_val, y_val, rng):
     net = Net(rng)
+    initial = [p.copy() for p in net.params()]
     state = [(np.zeros_like(p), np.zeros_like(p)) for p in net.params()]
     stopper = EarlyStopping(patience=20)
     train_losses, val_losses = [], []
@@ -84,5 +85,6 @@ def train_vh_classifier(X_train, y_train, X_val, y_val, rng):
         val_losses.append(net.loss(X_val, y_val))
         if stopper.step(val_losses[-1], net.params()):
             break
-    return {"weights": net.params(), "train_losses": train_losses, "val_losses": val_losses,
-            "best_epoch": stopper.best_epoch}
+    return {"weights": net.params(), "initial_weights": initial,
+            "config": {"hidden": net.W1.shape[1], "lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+            "train_losses": train_losses, "val_losses": val_losses, "best_epoch": stopper.best_epoch}
