@@ -94,6 +94,73 @@ def diagnose_gradients(grad_norms, vanish=1e-6, weak=1e-4, explode=100.0):
 '''
 
 
+# issue 10: the new boundary and Raises checks must not be over-strict. A ReLU mask written with
+# np.where, sigmoid through logaddexp (stable in another way), derivatives built from masks.
+ALTERNATIVE_WHERE = '''
+import numpy as np
+
+
+def sigmoid(z):
+    return np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=float)))
+
+
+def sigmoid_derivative(z):
+    return np.exp(-np.logaddexp(0.0, -z) - np.logaddexp(0.0, z))
+
+
+def tanh_derivative(z):
+    t = np.tanh(z)
+    return (1.0 - t) * (1.0 + t)
+
+
+def relu_derivative(z):
+    return np.where(z > 0, 1.0, 0.0)
+
+
+def leaky_relu_derivative(z, alpha=0.01):
+    return np.where(z > 0, 1.0, 0.0) + alpha * np.where(z > 0, 0.0, 1.0)
+
+
+def elu_derivative(z, alpha=1.0):
+    return np.where(z > 0, 1.0, alpha * np.exp(np.clip(z, None, 0.0)))
+
+
+def layer_gradient_norms(grad_output, weights, pre_activations, activation="sigmoid"):
+    if activation == "sigmoid":
+        f = sigmoid_derivative
+    elif activation == "tanh":
+        f = tanh_derivative
+    elif activation == "relu":
+        f = relu_derivative
+    else:
+        raise ValueError(f"unknown activation: {activation}")
+    g, out = np.array(grad_output, dtype=float), []
+    for W, z in reversed(list(zip(weights, pre_activations))):
+        g = np.dot(g * f(z), np.transpose(W))
+        out.append(float(np.linalg.norm(g.ravel())))
+    return out
+
+
+def diagnose_gradients(grad_norms, vanish=1e-6, weak=1e-4, explode=100.0):
+    counts = {"vanished": 0, "weak": 0, "exploding": 0}
+    bad = False
+    for n in grad_norms:
+        counts["vanished"] += n < vanish
+        counts["weak"] += n < weak
+        counts["exploding"] += n > explode
+        bad = bad or n != n or n in (float("inf"), float("-inf"))
+    counts = {k: int(v) for k, v in counts.items()}
+    if bad or counts["vanished"] or counts["exploding"]:
+        return {**counts, "status": "critical"}
+    return {**counts, "status": "warning" if counts["weak"] > 1 else "healthy"}
+'''
+
+
+def test_alternative_with_where_masks_and_logaddexp_sigmoid_gets_full_marks(tmp_path):
+    result = grade_file("activations", write_submission(tmp_path, "activations", ALTERNATIVE_WHERE))
+    assert result.score == 100, result.failures_text()
+
+
 def test_alternative_correct_implementation_gets_full_marks(tmp_path):
     result = grade_file("activations", write_submission(tmp_path, "activations", ALTERNATIVE))
     assert result.score == 100, result.failures_text()
