@@ -99,7 +99,9 @@ class Pair:
     @property
     def slug(self) -> str:
         """A file-name-safe id of the pair (its page is pairs/<slug>.html)."""
-        return f"{_safe(self.a.name)}--{_safe(self.b.name)}"
+        from autograder.names import output_name
+
+        return f"{output_name(self.a.name)}--{output_name(self.b.name)}"
 
 
 @dataclass
@@ -124,10 +126,6 @@ class Report:
         return sum(not s.reference for s in self.sources)
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "_"
-
-
 # ---------------------------------------------------------------------------- reading
 
 
@@ -135,11 +133,11 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _read_folder(folder: Path, topic: str | None) -> tuple[dict[str, bytes], str]:
-    """One folder through the safe reader (notebooks become their code cells)."""
+def _read_folder(folder: Path, topic: str | None, root: Path) -> tuple[dict[str, bytes], str]:
+    """One folder through the safe reader (notebooks become their code cells); it must lie in root."""
     from autograder.grading import read_student_files
 
-    result = read_student_files(folder, topic)
+    result = read_student_files(folder, topic, root=root)
     # The reader returns (files, notes); accept a bare mapping too, the shape its brief names.
     files, note = result if isinstance(result, tuple) else (result, "")
     return files, note
@@ -152,17 +150,20 @@ def _unreadable(text: str) -> bool:
 
 def student_sources(submissions: Path, topic: str) -> tuple[list[Source], list[str]]:
     """Each ``<submissions>/<student_id>/`` folder's ``<topic>.py`` (or notebook) as a source."""
+    from autograder.names import student_id_from_folder
+
     if not submissions.is_dir():
         raise SimilarityError(f"no submissions folder {submissions}")
     sources, notes = [], []
     module = f"{topic}.py"
     for folder in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files, note = _read_folder(folder, topic)
+        files, note = _read_folder(folder, topic, submissions)
         text = _decode(files[module]) if module in files else ""
+        student = student_id_from_folder(folder.name)  # the id grading gives the same folder
         if text and not _unreadable(text):
-            sources.append(Source(folder.name, text, origin=str(folder / module)))
+            sources.append(Source(student, text, origin=str(folder / module)))
         elif note:
-            notes.append(f"{folder.name}: {note}")
+            notes.append(f"{student}: {note}")
     return sources, notes
 
 
@@ -176,7 +177,7 @@ def reference_sources(folder: Path, topic: str) -> tuple[list[Source], list[str]
     sources, notes = student_sources(base, topic)
     for s in sources:
         s.name, s.reference = f"{label}/{s.name}", True
-    loose, note = _read_folder(base, None)
+    loose, note = _read_folder(base, None, base)
     for name, data in sorted(loose.items()):
         stem = name[:-3] if name.endswith(".py") else name
         sources.append(Source(f"{label}/{stem}", _decode(data), reference=True, origin=str(base / name)))

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from autograder.render import render
-from autograder.results import atomic_write
+from autograder.results import atomic_write, csv_cell
 from autograder.similarity.detect import Pair, Report, highlight
 
 MAX_PAGES = 300  # side-by-side pages per report: more flagged pairs than this is a class-wide pattern
@@ -116,7 +116,8 @@ def write_report(report: Report, out: Path, *, title: str | None = None, now: da
                             ["a", "b", "a_reference", "b_reference", "similarity_a", "similarity_b",
                              "matched_tokens", "flagged", "page"], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(pair_row(p, pages.get(p.slug)) for p in report.pairs)
+    # Student ids are text a spreadsheet could run: neutralized like every CSV deepgrade writes.
+    writer.writerows({k: csv_cell(v) for k, v in pair_row(p, pages.get(p.slug)).items()} for p in report.pairs)
     atomic_write(out / "similarity.csv", buf.getvalue())
     index = out / "index.html"
     atomic_write(index, render("similarity.html", report=report, pages=pages, title=title or report.topic,
