@@ -250,7 +250,7 @@ def confine_self(limits: Limits, base_vm_bytes: int, uid: int | None, isolated: 
     _set_capabilities(0)
     if capabilities() != (0, 0):
         raise IsolationError(errno.EPERM, f"capabilities survived: {capabilities()}")
-    if prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
+    if _libc is not None and prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:  # Linux only (deepgrade check on macOS)
         raise IsolationError(ctypes.get_errno(), "no_new_privs refused")
     # Changing credentials clears the parent-death signal, so set it last.
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
