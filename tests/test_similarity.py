@@ -249,7 +249,8 @@ def test_notebooks_are_compared_through_their_code_cells_never_their_outputs(tmp
         (subs / student).mkdir()
         (subs / student / f"{topic}.ipynb").write_text(notebook(cells, output))
     report = compare_folder(topic, subs)
-    assert {s.name for s in report.sources} == {"amy", "cy", "dee"}
+    assert {s.name: s.origin for s in report.sources} == {
+        "amy": "amy/clipping.py", "cy": "cy/clipping.ipynb (code cells)", "dee": "dee/clipping.ipynb (code cells)"}
     assert flagged(report) == {frozenset(("amy", "cy"))}
 
 

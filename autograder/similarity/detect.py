@@ -161,7 +161,9 @@ def student_sources(submissions: Path, topic: str) -> tuple[list[Source], list[s
         text = _decode(files[module]) if module in files else ""
         student = student_id_from_folder(folder.name)  # the id grading gives the same folder
         if text and not _unreadable(text):
-            sources.append(Source(student, text, origin=str(folder / module)))
+            notebook = not (folder / module).is_file() and (folder / f"{topic}.ipynb").is_file()
+            origin = f"{folder.name}/{topic}.ipynb (code cells)" if notebook else f"{folder.name}/{module}"
+            sources.append(Source(student, text, origin=origin))
         elif note:
             notes.append(f"{student}: {note}")
     return sources, notes
@@ -176,11 +178,11 @@ def reference_sources(folder: Path, topic: str) -> tuple[list[Source], list[str]
     base = folder / topic if (folder / topic).is_dir() else folder
     sources, notes = student_sources(base, topic)
     for s in sources:
-        s.name, s.reference = f"{label}/{s.name}", True
+        s.name, s.reference, s.origin = f"{label}/{s.name}", True, f"{label}/{s.origin}"
     loose, note = _read_folder(base, None, base)
     for name, data in sorted(loose.items()):
         stem = name[:-3] if name.endswith(".py") else name
-        sources.append(Source(f"{label}/{stem}", _decode(data), reference=True, origin=str(base / name)))
+        sources.append(Source(f"{label}/{stem}", _decode(data), reference=True, origin=f"{label}/{name}"))
     if note:
         notes.append(f"{label}: {note}")
     return sources, notes
