@@ -172,13 +172,14 @@ def _bounded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a NumPy function so no array it returns is larger than MAX_ELEMENTS."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        for value in (*args, *kwargs.values()):  # shape arguments: refuse before allocating
-            if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > MAX_ELEMENTS:
-                if fn.__name__ in _SHAPED:
-                    raise SnippetError(f"np.{fn.__name__}: arrays are limited to {MAX_ELEMENTS} elements")
-            if isinstance(value, tuple) and fn.__name__ in _SHAPED and all(isinstance(v, int) for v in value):
-                if math.prod(value) > MAX_ELEMENTS:
-                    raise SnippetError(f"np.{fn.__name__}: arrays are limited to {MAX_ELEMENTS} elements")
+        if fn.__name__ in _SHAPED:  # the shape arguments: refuse before allocating
+            shape_args = [*args[:2 if fn.__name__ == "eye" else 1], kwargs.get("shape"), kwargs.get("N"),
+                          kwargs.get("M")]
+            size = math.prod(_size(a) for a in shape_args if a is not None)
+            if fn.__name__ in ("eye", "identity") and len([a for a in shape_args if a is not None]) == 1:
+                size *= size  # a square matrix
+            if size > MAX_ELEMENTS:
+                raise SnippetError(f"np.{fn.__name__}: arrays are limited to {MAX_ELEMENTS} elements")
         if fn.__name__ in ("arange", "linspace"):
             n = _range_length(fn.__name__, args, kwargs)
             if n > MAX_ELEMENTS:
@@ -190,6 +191,15 @@ def _bounded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     call.__name__ = fn.__name__
     return call
+
+
+def _size(value: Any) -> int:
+    """The number of elements a shape argument asks for (an array argument: its own size)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (tuple, list)) and all(isinstance(v, (int, np.integer)) for v in value):
+        return math.prod(int(v) for v in value)
+    return int(np.size(value))
 
 
 def _range_length(name: str, args: tuple, kwargs: dict) -> float:

@@ -33,6 +33,11 @@ def test_prints_are_kept_as_plain_values():
     assert out == [[0.105, 0.25, 0.105], ((3,), True), 10]
 
 
+def test_shape_limits_look_at_shapes_only():
+    assert run_snippet("print(np.full((3,), 5000.0))") == [[5000.0, 5000.0, 5000.0]]
+    assert run_snippet("print(np.eye(2, 3).shape)") == [(2, 3)]
+
+
 def test_numpy_methods_that_import_lazily_work():
     assert run_snippet("x = np.array([[2.0], [6.0]])\nprint(x.mean(axis=0), x.var(axis=0))") == [([4.0], [4.0])]
 
@@ -44,6 +49,8 @@ def test_numpy_methods_that_import_lazily_work():
     ("x = np.ones(3)\nx.tofile('f')\nprint(1)", "attribute 'tofile' of ndarray is not available"),
     ("print(np.load)", "attribute 'load' of SimpleNamespace is not available"),
     ("print(np.zeros(10 ** 6))", f"limited to {MAX_ELEMENTS} elements"),
+    ("print(np.eye(40))", "np.eye: arrays are limited"),
+    ("print(np.full((100, 100), 1.0))", "np.full: arrays are limited"),
     ("x = np.ones(1000)\nprint(x[:, None] * x)", "broadcast to (1000, 1000)"),
     ("print(2 ** 10 ** 6)", "exponent 1000000 is larger than 1000"),
     ("print('a' * 10 ** 5)", "sequence repetition"),
