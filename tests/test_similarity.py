@@ -381,7 +381,7 @@ def test_settings_are_checked():
 # ---------------------------------------------------------------------------- in a course
 
 
-def test_course_thresholds_references_command_and_class_report_section(tmp_path):
+def test_course_thresholds_references_command_and_class_report_section(tmp_path, monkeypatch):
     topic = "clipping"
     original = alternatives(topic)["deque_linalg"]
     root = make_course(tmp_path / "c", ["amy", "bo", "ben"], [topic],
@@ -406,6 +406,21 @@ def test_course_thresholds_references_command_and_class_report_section(tmp_path)
     section = html[html.index('id="similarity"'):html.index('id="gradebook"')]
     assert "Similar submissions, for review" in section and "at least 50%" in section
     assert 'href="similarity/clipping/pairs/amy--bo.html"' in section and "amy · bo" in section
+
+    # Nothing changed since `deepgrade similarity`: the report reuses its result; a new file is compared.
+    import autograder.similarity.detect as detect
+
+    def no_comparison(*args, **kwargs):
+        raise AssertionError("compared again although nothing changed")
+
+    monkeypatch.setattr(detect, "compare_folder", no_comparison)
+    with Gradebook.open(course.db_path) as book:
+        write_class_report(course, book)
+    monkeypatch.undo()
+    submit(root, topic, "ben", disguise(original, 8))
+    with Gradebook.open(course.db_path) as book:
+        html = write_class_report(course, book).read_text()
+    assert "amy · ben" in html or "ben · amy" in html
 
 
 @pytest.mark.parametrize("extra, message", [

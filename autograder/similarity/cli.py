@@ -85,7 +85,7 @@ def similarity(topic: str | None, submissions: Path | None, out_dir: Path | None
     try:
         if in_course:
             from autograder.gradebook import CourseError, load_course
-            from autograder.similarity.course import course_settings
+            from autograder.similarity.course import course_settings, inputs_digest
 
             try:
                 course = load_course(course_dir)
@@ -113,7 +113,8 @@ def similarity(topic: str | None, submissions: Path | None, out_dir: Path | None
                 click.echo(f"{t}: no submissions folder {folder}; skipped", err=True)
                 continue
             report = compare_folder(t, folder, references=refs, settings=settings, include_solution=with_solution)
-            index = write_report(report, out)
+            digest = inputs_digest(t, [folder, *refs], settings, with_solution) if in_course else ""
+            index = write_report(report, out, inputs=digest)
             results.append((report, index))
     except SimilarityError as exc:
         raise click.ClickException(str(exc)) from None

@@ -3,6 +3,8 @@ report's section (one comparison per assignment, pages under reports/similarity/
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -19,11 +21,32 @@ def course_settings(course: Any) -> tuple[Settings, list[Path], bool]:
     return replace(Settings(), **table).check(), refs, solution
 
 
+def inputs_digest(topic: str, folders: list[Path], settings: Settings, solution: bool) -> str:
+    """A digest of everything a comparison reads: each file's path, size and modification time
+    in the submission and reference folders, the starter code, the settings and the version."""
+    from autograder import __version__
+    from autograder.similarity.detect import starter_code
+
+    h = hashlib.sha256(f"{__version__}|{topic}|{settings}|{solution}|{starter_code(topic)}".encode())
+    for folder in folders:
+        h.update(f"\0{folder}".encode())
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(files):
+                try:
+                    st = os.stat(os.path.join(root, name), follow_symlinks=False)
+                except OSError:
+                    continue
+                h.update(f"\0{os.path.relpath(os.path.join(root, name), folder)}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
 def report_section(course: Any, report_file: Path) -> dict:
     """What the class report shows per assignment: flagged pairs, groups, a link to the pages.
 
-    Compares the current submissions (seconds per assignment) and writes each assignment's
-    pages under <course>/reports/similarity/<topic>/, so the links always match the table.
+    Each assignment's comparison lives in <course>/reports/similarity/<topic>/ (what
+    `deepgrade similarity` writes); it is redone only when a submission, a reference or a
+    setting changed since, so a report on an unchanged course costs no comparison.
     """
     from autograder.similarity.detect import compare_folder
     from autograder.similarity.pages import write_report
@@ -38,11 +61,25 @@ def report_section(course: Any, report_file: Path) -> dict:
         folder = course.submissions_dir / topic
         if not folder.is_dir():
             continue
-        report = compare_folder(topic, folder, references=refs, settings=settings, include_solution=solution)
         out = course.root / "reports" / "similarity" / topic
-        index = write_report(report, out, title=assignment.title)
-        link = os.path.relpath(index, report_file.parent)
-        pages = {p.slug: os.path.relpath(out / "pairs" / f"{p.slug}.html", report_file.parent)
-                 for p in report.flagged if (out / "pairs" / f"{p.slug}.html").exists()}
-        topics.append({"topic": topic, "title": assignment.title, "report": report, "link": link, "pages": pages})
+        digest = inputs_digest(topic, [folder, *refs], settings, solution)
+        data = _read_json(out / "similarity.json")
+        if data.get("inputs") != digest or not (out / "index.html").is_file():
+            report = compare_folder(topic, folder, references=refs, settings=settings, include_solution=solution)
+            write_report(report, out, title=assignment.title, inputs=digest)
+            data = _read_json(out / "similarity.json")
+        flagged = [dict(p, similarity=max(p["similarity_a"], p["similarity_b"]),
+                        link=os.path.relpath(out / p["page"], report_file.parent) if p.get("page") else "")
+                   for p in data.get("pairs", []) if p.get("flagged")]
+        topics.append({"topic": topic, "title": assignment.title, "students": data.get("students", 0),
+                       "flagged": flagged, "clusters": data.get("clusters", []),
+                       "link": os.path.relpath(out / "index.html", report_file.parent)})
     return {"error": "", "topics": topics, "settings": settings}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -96,10 +96,11 @@ def summary(report: Report, pages: dict[str, str] | None = None) -> dict:
 
 
 def write_report(report: Report, out: Path, *, title: str | None = None, now: datetime | None = None,
-                 max_pages: int = MAX_PAGES) -> Path:
+                 max_pages: int = MAX_PAGES, inputs: str = "") -> Path:
     """Write index.html, pairs/*.html, similarity.json and similarity.csv into ``out``; return index.html.
 
-    Side-by-side pages are written for the ``max_pages`` most similar flagged pairs.
+    Side-by-side pages are written for the ``max_pages`` most similar flagged pairs;
+    ``inputs`` (a digest of what was compared) is kept in similarity.json to reuse it.
     """
     out = Path(out)
     now = now or datetime.now(timezone.utc)
@@ -110,6 +111,8 @@ def write_report(report: Report, out: Path, *, title: str | None = None, now: da
         atomic_write(out / rel, render("similarity_pair.html", **pair_context(report, pair)))
         pages[pair.slug] = rel
     data = summary(report, pages)
+    if inputs:
+        data["inputs"] = inputs
     atomic_write(out / "similarity.json", json.dumps(data, indent=2) + "\n")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(pair_row(report.pairs[0], None)) if report.pairs else
