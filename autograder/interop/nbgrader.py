@@ -208,8 +208,8 @@ def grade(topic: str, course: str | Path, *, workers: int | None = None) -> list
     if not folders:
         return []
     jobs = []
-    for student, folder in folders.items():
-        files, note = read_student_files(folder, topic)
+    for student, folder in folders.items():  # submitted/<student>/<topic>: a linked folder must stay in submitted/
+        files, note = read_student_files(folder, topic, root=folder.parent.parent)
         jobs.append(Job(student, topic, files, note))
     results = grade_jobs(jobs, workers=workers, hide=[coursedir.root])
     graded = []
