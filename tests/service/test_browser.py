@@ -136,3 +136,17 @@ def test_quiz_pages_pass_axe(site: dict, tmp_path: Path) -> None:
         page.goto(html.as_uri())
         problems[str(html.relative_to(tmp_path))] = _violations(page)
     assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_a_file_dropped_on_the_upload_zone_is_chosen(site: dict) -> None:
+    page = signed_in(site, "s1")
+    page.goto(f"{site['url']}/a/clipping")
+    chosen = page.evaluate("""() => {
+        const zone = document.querySelector('[data-drop]');
+        const dt = new DataTransfer();
+        dt.items.add(new File(['x = 1\\n'], 'clipping.py', {type: 'text/x-python'}));
+        zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        return Array.from(document.getElementById('file').files).map(f => f.name);
+    }""")
+    assert chosen == ["clipping.py"]
+    page.context.close()
