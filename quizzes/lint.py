@@ -18,6 +18,10 @@ The rules an examiner would apply on top (each error names the file, line and qu
 - a number shown in the stem exactly at a threshold the question is about (`thresholds:`);
 - floating-point noise (0.04000000000000001), double signs (- -0.5) or an unbracketed negative
   base (-0.05^10) in any rendered text;
+- a count of 1 rendered with a plural ("1 layers", "1 of the 6 norms are"): a template that prints a
+  number before a fixed noun or verb reads wrong for some draws;
+- a matching question whose answer repeats a word of its own prompt that no other prompt or option
+  has ("Group normalization" -> "... one group of its channels"): the pair matches itself;
 - across the bank: the key strictly the longest option in too many single-choice questions
   (a warning), and the keys' positions not spread when choices are not shuffled.
 """
@@ -62,6 +66,21 @@ RULE_BEFORE_RE = re.compile(r"(?:[<>≤≥]|\b(?:below|above|under|over|exceeds?
 FLOAT_NOISE_RE = re.compile(r"\d\.\d*?(?:0{6,}[1-9]\d?|9{6,}\d?)(?!\d)")
 DOUBLE_SIGN_RE = re.compile(r"(?:^|[\s(=×·/*])[-−+±]\s*[-−+]\s*\d")
 NEGATIVE_BASE_RE = re.compile(r"(?<![\w)\]])[-−]\d+(?:\.\d+)?\s*(?:\^|\*\*|[⁰¹²³⁴⁵⁶⁷⁸⁹])")
+# "1 layers", "1 of the 6 norms are", "1 are": a count of one with a plural after it. Only nouns a count
+# precedes in this subject, and not after a label word ("layer 1 gradients" names layer 1).
+PLURAL_AFTER_ONE_RE = re.compile(
+    r"(?<![\w.,−-])1 (?:of the \d+ [a-z]+ (?:are|were|have)\b|"
+    r"(?:layers|epochs|norms|units|steps|values|parameters|samples|neurons|examples|entries|factors|blocks|"
+    r"groups|channels|times|weights|gradients|tensors|dimensions|features)\b)"
+    # a bare "1 are" only where the 1 is a count opening a clause ("Of those, 1 are ..."), not a value
+    # ("norms up to about 1 are healthy")
+    r"|(?:^|[,;:] |\. )1 (?:are|were|have)\b", re.M)
+LABEL_BEFORE_RE = re.compile(r"\b(?:layer|epoch|step|block|group|channel|example|unit|t|n|k|=)\s*$", re.I)
+# Words too common in this subject to give a matching pair away.
+CUE_STOPWORDS = frozenset(
+    "the a an of and or to in on for with by is are be it its that this as at from which what when how does "
+    "not no into than then their there these those them they was were will can one all each every only "
+    "over under across some".split())
 
 
 @dataclass
@@ -197,6 +216,8 @@ def lint_question(q: Question, seeds: int = LINT_SEEDS) -> list[bool]:
             if q.type == "truefalse":
                 tf_seen.append(variant.choices[0].correct)
         _lint_thresholds(q, variant, seed)
+        if q.type == "matching":
+            _lint_matching_cues(q, variant, seed)
     if q.type == "numeric":
         _lint_keys(q, per_seed)  # shares of students, so variants count as often as they are drawn
     if q.parameterized and q.type in ("numeric", "single", "multiple", "truefalse"):
@@ -354,6 +375,32 @@ def _lint_text(q: Question, v: Variant, seed: int) -> None:
                 snippet = text[max(0, match.start() - 15):match.end() + 15].replace("\n", " ")
                 raise _err(q, key, f"the {key} shows {what}: ...{snippet.strip()}...; format numbers with the "
                                    "num filter and put negative values in brackets", seed)
+        for match in PLURAL_AFTER_ONE_RE.finditer(text):
+            if LABEL_BEFORE_RE.search(text[:match.start()]):
+                continue
+            snippet = text[max(0, match.start() - 15):match.end() + 15].replace("\n", " ")
+            raise _err(q, key, f"the {key} reads '{match.group(0)}' for this draw: ...{snippet.strip()}...; "
+                               "word it so that a count of 1 reads right (\"N of the 6\", \"count: N\")", seed)
+
+
+def _cue_words(text: str) -> set[str]:
+    """Content words of an option or prompt, crudely stemmed (batch/batches, group/groups match)."""
+    words = re.findall(r"[^\W\d_]{4,}", text.casefold())
+    return {w[:5] for w in words if w not in CUE_STOPWORDS}
+
+
+def _lint_matching_cues(q: Question, v: Variant, seed: int) -> None:
+    """A matching answer that repeats a word found only in its own prompt can be matched without knowing."""
+    prompt_words = [_cue_words(p) for p in v.prompts]
+    option_words = [_cue_words(c.text) for c in v.choices]
+    for i, answer in enumerate(v.matches):
+        elsewhere = set().union(*(w for k, w in enumerate(prompt_words) if k != i),
+                                *(w for k, w in enumerate(option_words) if k != answer))
+        shared = sorted((prompt_words[i] & option_words[answer]) - elsewhere)
+        if shared:
+            raise _err(q, "pairs", f"the answer {v.choices[answer].text!r} repeats a word of its own prompt "
+                                   f"{v.prompts[i]!r} ({', '.join(shared)}…) that no other prompt or option has: "
+                                   "students can match the pair by the word alone; reword the answer", seed)
 
 
 def _lint_raw_draws(q: Question, seeds: int) -> None:
