@@ -214,3 +214,14 @@ def test_reviewed_choice_keys_are_not_the_longest_option(bank):
     health = render_variant(bank.questions["health-critical-rules"], "r", 0)
     # every option names "gradient norm", so the keys do not stand out by wording
     assert all("gradient norm" in c.text for c in health.choices)
+
+
+def test_batchnorm_output_is_reachable_with_the_intermediate_rounding_the_stem_allows(bank):
+    q = bank.questions["norm-batchnorm-output"]
+    for seed in range(200):
+        v = render_variant(q, "r", seed)
+        assert "at least 3 decimals in intermediate results" in v.stem
+        p = dict(v.params)
+        x = _arr(p["x"])
+        x_hat = round(float((x[0] - x.mean()) / math.sqrt(x.var() + 1e-5)), 3)  # rounded as the stem allows
+        assert v.tolerance.accepts(v.answer, round(p["gamma"] * x_hat + p["beta"], 2)), p
