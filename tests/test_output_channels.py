@@ -224,4 +224,4 @@ def test_md_code_fence_outgrows_any_backtick_run():
     block = md_code("a ```` b\r<b>x</b>", "  ")
     assert block.splitlines()[0] == "  `````text" and block.splitlines()[-1] == "  `````"
     assert all(line.startswith("  ") for line in block.splitlines())
-    assert md_text("[x](y) <b>") == "\\[x\\]\\(y\\) \\<b\\>"
+    assert md_text("[x](y) <b> a_b (c)") == "\\[x\\](y) \\<b\\> a\\_b (c)"

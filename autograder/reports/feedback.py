@@ -65,7 +65,9 @@ def md_code(text: str, indent: str = "") -> str:
     return "\n".join(indent + line for line in lines)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&])")
+# What can start inline markup: emphasis, code, links and images, raw HTML, entities, GFM
+# strikethrough and tables. (Parentheses and ! mean nothing once [ is escaped.)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&~|])")
 
 
 def md_text(text: str) -> str:
