@@ -56,7 +56,9 @@ def check(bank: tuple[Path, ...], seeds: int) -> None:
     the tolerance must accept an answer rounded to the stem's `precision:`; no number in
     the stem exactly on one of the question's `thresholds:`; no float noise
     (0.04000000000000001), double signs (- -0.5) or unbracketed negative powers (-0.1^2)
-    in any text; and across the bank, keys listed at varied positions. Warnings (advice):
+    in any text; no count of 1 before a plural ("1 layers", "1 of the 6 norms are"); no
+    matching answer that repeats a word only its own prompt has ("Group normalization" ->
+    "one group of ..."); and across the bank, keys listed at varied positions. Warnings (advice):
     keys strictly the longest option in over 40% of single-choice questions, numeric
     questions that state no precision.
 
