@@ -46,8 +46,8 @@ def test_slow_import_and_slow_calls_cost_at_most_the_wall_budget():
     elapsed = time.perf_counter() - start
     slow = results["slow"]
     assert results["ref"].score == results["ref"].max_score, results["ref"].failures_text()
-    assert slow.execution_time <= budget.wall + 1.0, slow.execution_time
-    assert elapsed < 30  # without a budget this submission costs 60-80 s; start-up and load take the rest
+    assert slow.execution_time <= budget.wall + 2.0, slow.execution_time
+    assert elapsed < 45  # without a budget this submission costs 60-80 s; start-up and load take the rest
     spent = [c for c in slow.checks if "grading budget" in c.output]
     assert spent and all(c.score == 0 for c in spent)
     assert "8 s of grading time" in spent[-1].output
