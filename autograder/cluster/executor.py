@@ -79,15 +79,18 @@ class ClusterConnection:
         return f"dask cluster {self.settings.scheduler}: {len(self.workers)} worker(s), sandbox {', '.join(tiers)}"
 
     def close(self) -> None:
-        self.client.close()
+        self.client.close(timeout=10)
 
 
 def failed_result(job: Job, message: str) -> SubmissionResult:
     """Every check of ``job``'s topic at 0, each saying why (the graders ran no student code)."""
     from autograder.grading import run_session
 
-    class _NotGraded:
+    class _NotGraded:  # no student code runs: the graders only list their checks
         isolation = "not graded"
+
+        def check_hidden(self, paths: object) -> None:
+            pass
 
     got: list[SubmissionResult] = []
     run_session([Job(job.student_id, job.topic, {}, job.note)], got.append, sandbox=_NotGraded())  # type: ignore[arg-type]
@@ -106,11 +109,11 @@ def grade_on_cluster(jobs: list[Job], settings: ClusterSettings, options: dict,
 
     conn = ClusterConnection(settings)
     results: list[SubmissionResult] = []
+    futures: dict = {}
     try:
         by_student: dict[str, list[Job]] = {}
         for job in jobs:
             by_student.setdefault(job.student_id, []).append(job)
-        futures = {}
         for student, group in sorted(by_student.items()):
             payload = [_job_payload(j) for j in group]
             # pure=False: a regrade of the same bytes is real work, not a cached answer.
@@ -125,16 +128,19 @@ def grade_on_cluster(jobs: list[Job], settings: ClusterSettings, options: dict,
                 why = ("grading this submission stopped the grading worker again and again "
                        f"({type(exc).__name__}); it was not graded")
                 batch = [failed_result(j, why) for j in group]
-            except Exception as exc:  # noqa: BLE001 - mismatch or refusal found at task time
+            except Exception as exc:  # noqa: BLE001 - a worker's refusal stops the batch; anything else is this student's
                 name = type(exc).__name__
                 if name in ("WorkerMismatch", "SandboxRefused"):
                     raise ClusterError(str(exc)) from None
-                raise
+                batch = [failed_result(j, f"grading failed on the cluster ({name}: {exc}); ask your instructor")
+                         for j in group]
             for result in batch:
                 results.append(result)
                 if on_result:
                     on_result(result)
     finally:
+        if futures:
+            conn.client.cancel(list(futures))  # an interrupted batch leaves no work queued on the cluster
         conn.close()
     return results
 

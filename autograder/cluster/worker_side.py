@@ -31,10 +31,10 @@ class SandboxRefused(RuntimeError):
 
 
 def _describe(sandbox: Any) -> dict:
-    tier = getattr(sandbox, "tier", None)
-    if tier is None:
-        tier = "namespaces" if sandbox.isolated else "unconfined"
-    return {"tier": str(tier), "isolation": sandbox.isolation, "confined": tier != "unconfined"}
+    from autograder.sandbox import tiers
+
+    return {"tier": tiers.NAMES.get(sandbox.tier, str(sandbox.tier)), "isolation": sandbox.isolation,
+            "confined": sandbox.tier != tiers.UNCONFINED}
 
 
 try:
