@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from autograder import __version__
+from autograder.cluster.cli import cluster_options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -117,9 +118,10 @@ def check(topic: str, path: Path | None, timeout: float) -> None:
 @click.option("--cpu-budget", "budget_cpu", type=click.FloatRange(1, 3600), default=None,
               help="CPU seconds one submission's code may use per topic  "
                    "[default: 15, or the course's [grading] cpu_budget_seconds]")
+@cluster_options
 def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: int | None, timeout: float,
           as_json: bool, course_dir: Path | None, force: bool, wait: float, budget_wall: float | None,
-          budget_cpu: float | None) -> None:
+          budget_cpu: float | None, **cluster: Any) -> None:
     """Grade every student folder in SUBMISSIONS for TOPIC, or a course's new submissions.
 
     SUBMISSIONS holds one folder per student: <student_id>/<topic>.py. TOPIC is a topic
@@ -135,13 +137,18 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
     Examples: deepgrade grade activations submissions/ --out graded/
               deepgrade grade --course mycourse
               deepgrade grade activations --course mycourse --force
+              deepgrade grade all submissions/ --scheduler tls://grader1:8786 --tls-ca ca.pem \\
+                  --tls-cert me.pem --tls-key me.key        (on a Dask cluster)
     """
     from autograder.batch import BatchError, check_out_dir, class_table, grade_folder, resolve_topics
+    from autograder.cluster.cli import settings_from_options
+    from autograder.cluster.settings import ClusterError
     from autograder.grading import jobs_for_folder
 
+    settings = settings_from_options(**cluster)
     if course_dir is not None or (submissions is None and (Path.cwd() / "deepgrade.toml").is_file()):
         _grade_course(course_dir, topic, workers=workers, timeout=timeout, as_json=as_json, force=force, wait=wait,
-                      budget=(budget_wall, budget_cpu))
+                      budget=(budget_wall, budget_cpu), cluster=settings)
         return
     if topic is None or submissions is None:
         raise click.UsageError(f"Missing argument '{'TOPIC' if topic is None else 'SUBMISSIONS'}' "
@@ -158,13 +165,13 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
         with click.progressbar(length=len(jobs), label="grading", file=sys.stderr,
                                show_pos=True, show_eta=True) as bar:
             report = grade_folder(topic, submissions, out_dir, workers=workers, call_timeout=timeout,
-                                  budget=_budget(budget_wall, budget_cpu),
+                                  budget=_budget(budget_wall, budget_cpu), cluster=settings,
                                   jobs=jobs, on_result=lambda r: bar.update(1))
-    except BatchError as exc:
+    except (BatchError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from None
     elapsed = time.perf_counter() - start
     if as_json:
-        click.echo(json.dumps(report.summary(), indent=2))
+        click.echo(json.dumps({**report.summary(), "engine": _engine(settings)}, indent=2))
         return
     click.echo(class_table(report))
     click.echo(f"\n{len(jobs)} submission(s) graded in {elapsed:.1f} s -> {out_dir}/")
@@ -182,10 +189,16 @@ def _budget(wall: float | None, cpu: float | None, base=None):
     return Budget(wall=wall if wall is not None else base.wall, cpu=cpu if cpu is not None else base.cpu)
 
 
+def _engine(cluster: Any) -> dict:
+    """Which engine graded, for --json: local processes or a Dask scheduler."""
+    return {"name": "dask", "scheduler": cluster.scheduler} if cluster is not None else {"name": "local"}
+
+
 def _grade_course(course_dir: Path | None, topic: str | None, *, workers: int | None, timeout: float,
-                  as_json: bool, force: bool, wait: float, budget: tuple = (None, None)) -> None:
+                  as_json: bool, force: bool, wait: float, budget: tuple = (None, None), cluster: Any = None) -> None:
     """`deepgrade grade --course`: grade new and changed submissions into the gradebook."""
     from autograder.batch import BatchError, resolve_topics
+    from autograder.cluster.settings import ClusterError
     from autograder.gradebook import CourseBusy, CourseError, Gradebook, grade_course, load_course
     from autograder.gradebook.exports import text_table
     from autograder.names import printable
@@ -204,15 +217,16 @@ def _grade_course(course_dir: Path | None, topic: str | None, *, workers: int | 
         course = load_course(course_dir)
         topics = resolve_topics(topic) if topic and topic != "all" else None
         report = grade_course(course, topics, force=force, workers=workers, call_timeout=timeout, wait=wait,
-                              budget=_budget(*budget, base=course.budget),
+                              budget=_budget(*budget, base=course.budget), cluster=cluster,
                               on_plan=plan, on_result=lambda r: bar.update(1) if bar else None)
-    except (CourseError, CourseBusy, BatchError) as exc:
+    except (CourseError, CourseBusy, BatchError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     if as_json:
-        click.echo(json.dumps({"course": str(course.root), "graded": len(report.graded), "skipped": report.skipped,
+        click.echo(json.dumps({"course": str(course.root), "engine": _engine(cluster or course.cluster),
+                               "graded": len(report.graded), "skipped": report.skipped,
                                "quizzes": report.quizzes, "unknown_students": report.unknown_students,
                                "results": [{"student_id": r.student_id, "topic": r.topic, "score": r.score,
                                             "max_score": r.max_score} for r in report.graded]}, indent=2))

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.cluster.settings import ClusterSettings
 from autograder.grading import (
     DEFAULT_CALL_TIMEOUT,
     DEFAULT_CHECK_TIMEOUT,
@@ -76,10 +77,12 @@ def resolve_topics(spec: str) -> list[str]:
 def grade_folder(topic_spec: str, submissions_dir: Path, out_dir: Path, *, workers: int | None = None,
                  call_timeout: float = DEFAULT_CALL_TIMEOUT, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
                  on_result: Callable[[SubmissionResult], None] | None = None,
-                 jobs: list[Job] | None = None, budget: Budget | None = None) -> BatchReport:
+                 jobs: list[Job] | None = None, budget: Budget | None = None,
+                 cluster: ClusterSettings | None = None) -> BatchReport:
     """Grade every student folder in ``submissions_dir`` and write the outputs.
 
-    ``budget``: what one submission may cost per topic (default ``Budget()``).
+    ``budget``: what one submission may cost per topic (default ``Budget()``). ``cluster``: grade on
+    that Dask scheduler instead of local processes.
     """
     topics = resolve_topics(topic_spec)
     submissions_dir = Path(submissions_dir)
@@ -92,7 +95,7 @@ def grade_folder(topic_spec: str, submissions_dir: Path, out_dir: Path, *, worke
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     results = grade_jobs(jobs, workers=workers, call_timeout=call_timeout, check_timeout=check_timeout,
-                         hide=[submissions_dir, out_dir], on_result=on_result, budget=budget)
+                         hide=[submissions_dir, out_dir], on_result=on_result, budget=budget, cluster=cluster)
     report = BatchReport(topics, results, out_dir)
     write_outputs(report)
     return report

@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -366,8 +367,6 @@ def die_with_parent() -> None:
 _watching = False
 
 
-
-
 def shared_sandbox() -> Sandbox:
     """One fork server per process, started on first use."""
     global _shared_sandbox
@@ -459,11 +458,18 @@ def _worker_main(jobs: list[Job], out: multiprocessing.Queue, options: dict) -> 
 def grade_jobs(jobs: list[Job], *, workers: int | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT,
                check_timeout: float = DEFAULT_CHECK_TIMEOUT, hide: Iterable[str | Path] = (),
                on_result: Callable[[SubmissionResult], None] | None = None,
-               budget: Budget | None = None) -> list[SubmissionResult]:
+               budget: Budget | None = None, cluster: Any = None) -> list[SubmissionResult]:
     """Grade many jobs, in ``workers`` parallel processes (default: one per core).
 
-    ``budget``: the most each job may cost in total (see ``run_session``).
+    ``budget``: the most each job may cost in total (see ``run_session``). ``cluster``: a
+    ``ClusterSettings``; the jobs are then graded on that Dask cluster instead (Dask is only
+    imported in that case).
     """
+    if cluster is not None:
+        from autograder.cluster.executor import grade_on_cluster
+
+        options = {"call_timeout": call_timeout, "check_timeout": check_timeout, "hide": [], "budget": budget}
+        return grade_on_cluster(jobs, cluster, options, on_result=on_result)
     workers = max(1, min(workers or os.cpu_count() or 1, len({j.student_id for j in jobs}) or 1))
     results: list[SubmissionResult] = []
 

@@ -224,3 +224,48 @@ def test_loopback_tcp_is_allowed_and_bad_addresses_are_named():
     ClusterSettings("tcp://127.0.0.1:8786").validate()
     with pytest.raises(ClusterError, match="not tcp://HOST:PORT"):
         ClusterSettings("http://127.0.0.1:8786").validate()
+
+
+def test_grade_command_on_the_cluster_reports_its_engine(cluster, tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    subs = tmp_path / "subs"
+    for student in ("ben", "dev"):
+        (subs / student).mkdir(parents=True)
+        shutil.copy(SAMPLES / student / "residual.py", subs / student / "residual.py")
+    result = CliRunner().invoke(main, ["grade", "residual", str(subs), "--out", str(tmp_path / "out"), "--json",
+                                       "--scheduler", cluster.address])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["engine"] == {"name": "dask", "scheduler": cluster.address}
+    local = {r.student_id: r.score for r in grade_jobs(jobs_for_folder(subs, ["residual"]), workers=1)}
+    assert {r["student_id"]: r["score"] for r in summary["results"]} == local
+    assert (tmp_path / "out" / "grades.csv").is_file()
+
+
+def test_course_cluster_run_killed_mid_batch_then_rerun_records_each_once(cluster, tmp_path):
+    from tests.course_helpers import make_course, submit
+    from tests.test_course_resume import count, start_grade, wait_for
+
+    root = tmp_path / "course"
+    students = [f"s{i:02d}" for i in range(8)]
+    make_course(root, students, ["residual"], toml_extra=f'\n[cluster]\nscheduler = "{cluster.address}"\n')
+    source = (SAMPLES.parents[2] / "solutions" / "residual.py").read_text()
+    for s in students:  # slow imports: the batch lasts long enough to be interrupted
+        submit(root, "residual", s, source + "\nimport time as _time\n\n_time.sleep(0.5)\n")
+    db = root / "gradebook.sqlite"
+    proc = start_grade(root)
+    wait_for(lambda: count(db, "SELECT COUNT(*) FROM gradings") >= 1, proc, timeout=120)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    done = count(db, "SELECT COUNT(*) FROM gradings")
+    assert 1 <= done < len(students), "the kill did not land mid-batch"
+    again = start_grade(root, "--json")
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, out + err
+    assert json.loads(out)["engine"]["name"] == "dask"
+    assert count(db, "SELECT COUNT(*) FROM gradings") == len(students)
+    assert count(db, "SELECT COUNT(DISTINCT s.student_id) FROM gradings g JOIN submissions s "
+                     "ON s.id = g.submission_id") == len(students)

@@ -19,11 +19,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from autograder.cluster.settings import ClusterSettings
 from autograder.gradebook.late import LatePolicy, with_extension
+from autograder.reports.material import Material, MaterialError, default_material, material_from_table
 
 if TYPE_CHECKING:
     from autograder.sandbox.proxy import Budget
-from autograder.reports.material import Material, MaterialError, default_material, material_from_table
 
 COURSE_FILE = "deepgrade.toml"
 GRADEBOOK_FILE = "gradebook.sqlite"
@@ -87,6 +88,7 @@ class Course:
     similarity: dict = field(default_factory=dict)  # [similarity], checked by _similarity
     material: Material = field(default_factory=default_material)  # [material]: review pointers, document names
     unsafe_no_sandbox: bool = False  # [sandbox]: grade unconfined where this machine cannot confine student code
+    cluster: ClusterSettings | None = None  # [cluster]: grade on this Dask scheduler (None: on this machine)
 
     @property
     def db_path(self) -> Path:
@@ -115,7 +117,7 @@ class Course:
 
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = {"course", "grading", "late", "assignments", "quizzes", "extensions", "service", "similarity", "material", "sandbox"}  # [service]: autograder.service; [similarity]: autograder.similarity
+_SECTIONS = {"course", "late", "assignments", "quizzes", "extensions", "service", "similarity", "material", "grading", "sandbox", "cluster"}  # [service]: autograder.service; [similarity]: autograder.similarity
 _COURSE_KEYS = {"name", "timezone", "roster", "submissions", "submission_time"}
 _LATE_KEYS = {"percent_per_day", "grace_minutes", "max_days"}
 _ASSIGNMENT_KEYS = {"title", "due", "weight", "points", "late"}
@@ -221,7 +223,28 @@ def load_course(course_dir: str | Path | None = None) -> Course:
         similarity=_similarity(_table(data, "similarity", where), f"{where} [similarity]", root),
         material=_material(_table(data, "material", where), f"{where} [material]"),
         unsafe_no_sandbox=_unsafe_no_sandbox(_table(data, "sandbox", where), f"{where} [sandbox]"),
+        cluster=_cluster(_table(data, "cluster", where), f"{where} [cluster]", root),
     )
+
+
+def _cluster(table: dict, where: str, root: Path) -> ClusterSettings | None:
+    """[cluster] scheduler = "tls://HOST:8786" (+ tls_ca, tls_cert, tls_key; allow_insecure)."""
+    from autograder.cluster.settings import ClusterError
+
+    if not table:
+        return None
+    _only(table, {"scheduler", "tls_ca", "tls_cert", "tls_key", "allow_insecure"}, where, "setting")
+    scheduler = _text(table, "scheduler", where)
+    files = {k: root / _text(table, k, where) if k in table else None for k in ("tls_ca", "tls_cert", "tls_key")}
+    allow = table.get("allow_insecure", False)
+    if not isinstance(allow, bool):
+        raise CourseError(f"{where}: allow_insecure = {allow!r}: expected true or false")
+    settings = ClusterSettings(scheduler, allow_insecure=allow, **files)
+    try:
+        settings.validate()
+    except ClusterError as exc:
+        raise CourseError(f"{where}: {exc}") from None
+    return settings
 
 
 def _unsafe_no_sandbox(table: dict, where: str) -> bool:

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from autograder import __version__
+from autograder.cluster.settings import ClusterSettings
 from autograder.gradebook.course import Course, CourseError, course_warnings
 from autograder.gradebook.manifest import lookup, manifest_times
 from autograder.gradebook.store import Gradebook, Scanned
@@ -225,10 +226,11 @@ def grade_course(course: Course, topics: list[str] | None = None, *, force: bool
                  workers: int | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT, wait: float = 0.0,
                  grader: Grader = grade_jobs, on_plan: Callable[[int, int], None] | None = None,
                  on_result: Callable[[SubmissionResult], None] | None = None,
-                 budget: Budget | None = None) -> SyncReport:
+                 budget: Budget | None = None, cluster: ClusterSettings | None = None) -> SyncReport:
     """Grade the course's new and changed submissions into its gradebook (see the module docstring).
 
     ``budget``: what one submission may cost per topic (default: the course's [grading], else ``Budget()``).
+    ``cluster``: grade on this Dask scheduler (default: the course's [cluster], else on this machine).
     """
     start = time.perf_counter()
     topics = topics or course.topics
@@ -267,7 +269,8 @@ def grade_course(course: Course, topics: list[str] | None = None, *, force: bool
             try:
                 budget = budget or course.budget
                 grader(jobs, workers=workers, call_timeout=call_timeout, hide=[course.root], on_result=record,
-                       **({"budget": budget} if budget else {}))
+                       **({"budget": budget} if budget else {}),
+                       **({"cluster": cluster or course.cluster} if cluster or course.cluster else {}))
             except BaseException:
                 book.finish_run(run_id, "failed")
                 raise
