@@ -269,3 +269,13 @@ def test_course_cluster_run_killed_mid_batch_then_rerun_records_each_once(cluste
     assert count(db, "SELECT COUNT(*) FROM gradings") == len(students)
     assert count(db, "SELECT COUNT(DISTINCT s.student_id) FROM gradings g JOIN submissions s "
                      "ON s.id = g.submission_id") == len(students)
+
+
+def test_mutants_run_on_the_cluster_like_locally(cluster):
+    from autograder.mutants.run import run_mutants
+
+    here = run_mutants("initialization", limit=6, seed=1, workers=1)
+    there = run_mutants("initialization", limit=6, seed=1, cluster=cluster.settings())
+    here, there = here.to_dict(), there.to_dict()
+    here.pop("seconds"), there.pop("seconds")
+    assert there == here

@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from autograder.cluster.cli import cluster_options
+
 
 def _topics(topic: str) -> list[str]:
     from autograder.grading import available_topics
@@ -62,7 +64,9 @@ def _print_report(report, verbose: bool) -> None:
 @click.option("--workers", type=click.IntRange(1), default=None, help="Parallel grading processes  [default: cores]")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report instead of the table.")
 @click.option("-v", "--verbose", is_flag=True, help="List every mutant with the message that killed it.")
-def mutants(topic: str, limit: int | None, seed: int, workers: int | None, as_json: bool, verbose: bool) -> None:
+@cluster_options
+def mutants(topic: str, limit: int | None, seed: int, workers: int | None, as_json: bool, verbose: bool,
+            **cluster) -> None:
     """Measure the graders of TOPIC (or all) against single-point mutants of the reference.
 
     Each mutant is solutions/TOPIC.py with one change inside a solution region (a swapped
@@ -81,13 +85,16 @@ def mutants(topic: str, limit: int | None, seed: int, workers: int | None, as_js
 
     Exit status 1 when a mutant survives that is not declared.
     """
+    from autograder.cluster.cli import settings_from_options
+    from autograder.cluster.settings import ClusterError
     from autograder.mutants.run import DeclarationError, run_mutants
 
+    settings = settings_from_options(**cluster)
     reports = []
     for name in _topics(topic):
         try:
-            report = run_mutants(name, seed=seed, limit=limit, workers=workers)
-        except (DeclarationError, RuntimeError) as exc:
+            report = run_mutants(name, seed=seed, limit=limit, workers=workers, cluster=settings)
+        except (DeclarationError, RuntimeError, ClusterError) as exc:
             raise click.ClickException(str(exc)) from None
         reports.append(report)
         if not as_json:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -176,8 +177,11 @@ def is_generic(message: str) -> bool:
 
 def run_mutants(topic: str, *, seed: int = 0, limit: int | None = None, workers: int | None = None,
                 call_timeout: float = 2.0, mutants: list[Mutant] | None = None,
-                on_outcome: Callable[[Outcome], None] | None = None) -> MutationReport:
-    """Grade every mutant of ``topic`` (or a ``limit`` sample) and apply its declarations."""
+                on_outcome: Callable[[Outcome], None] | None = None, cluster: Any = None) -> MutationReport:
+    """Grade every mutant of ``topic`` (or a ``limit`` sample) and apply its declarations.
+
+    ``cluster``: a ``ClusterSettings``; the mutants are then graded on that Dask cluster.
+    """
     import time
 
     start = time.perf_counter()
@@ -204,7 +208,7 @@ def run_mutants(topic: str, *, seed: int = 0, limit: int | None = None, workers:
         if on_outcome:
             on_outcome(outcome)
 
-    grade_jobs(jobs, workers=workers, call_timeout=call_timeout, on_result=collect)
+    grade_jobs(jobs, workers=workers, call_timeout=call_timeout, on_result=collect, cluster=cluster)
     if not control or control[0].score < control[0].max_score:
         detail = control[0].failures_text().splitlines()[0] if control else "it was not graded"
         raise RuntimeError(f"the reference solutions/{topic}.py does not score full marks, so mutants cannot be "
