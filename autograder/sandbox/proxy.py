@@ -9,6 +9,7 @@ crashes or exits fails the request it was serving and is replaced on the next on
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import select
 import signal
@@ -34,6 +35,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # folder holding the autogra
 
 class SubmissionError(Exception):
     """The submission could not produce an answer; the check it served scores 0."""
+
+    step: int | None = None  # in a pipeline: the index of the operation that failed
 
     def teaching_message(self) -> str:
         return str(self)
@@ -70,6 +73,14 @@ class NotPlainData(SubmissionError):
 
 class ImportFailed(SubmissionError):
     """The student's module could not be imported."""
+
+
+class _StepFailed(Exception):
+    """Operation ``step`` of a pipeline failed with ``reply`` (internal to Pipeline.run)."""
+
+    def __init__(self, step: int, reply: tuple) -> None:
+        super().__init__(step)
+        self.step, self.reply = step, reply
 
 
 class BudgetSpent(SubmissionError):
@@ -445,9 +456,10 @@ class Submission:
         self._import_end = self._taken = reply[1] if len(reply) > 1 and type(reply[1]) is int else 0
         return conn
 
-    def _timeout(self) -> tuple[float, bool]:
-        """The next request's time limit, and whether the total budget (not a per-call limit) sets it."""
-        timeout = self.call_timeout
+    def _timeout(self, calls: int = 1) -> tuple[float, bool]:
+        """The next request's time limit (``calls`` calls' worth), and whether the total budget
+        (not a per-call limit) sets it."""
+        timeout = self.call_timeout * max(1, calls)
         if self.deadline is not None:
             timeout = max(0.0, min(timeout, self.deadline - time.monotonic()))
         if self.meter is not None:
@@ -456,16 +468,18 @@ class Submission:
                 return max(0.0, left), True
         return timeout, False
 
-    def request(self, message: tuple, where: str | Callable[[], str] = "your code", strike: str | None = None) -> Any:
+    def request(self, message: tuple, where: str | Callable[[], str] = "your code", strike: str | None = None,
+                calls: int = 1) -> Any:
         """Send one request; translate the worker's answer into a value or an exception.
 
         ``where`` names the student's code in messages; a callable is evaluated only on error.
+        ``calls``: how many calls the request makes (a pipeline's), each with its own limit.
         """
         if strike and strike in self._timed_out:
             raise StudentTimeout(f"{strike} timed out earlier, so it was not called again")
         conn = self._connection()
         self._requests += 1
-        timeout, by_budget = self._timeout()
+        timeout, by_budget = self._timeout(calls)
         if timeout <= 0:
             if by_budget:
                 raise BudgetSpent(self.meter.spent_message())
@@ -482,6 +496,10 @@ class Submission:
         except WorkerCrashed as exc:
             where = where() if callable(where) else where
             raise WorkerCrashed(f"{where}: {exc}") from None
+        return self._answer(reply, where, batch=message[0] == "batch")
+
+    def _answer(self, reply: tuple, where: str | Callable[[], str], batch: bool = False) -> Any:
+        """The value of an "ok" reply; the exception an "error" or "refused" reply stands for."""
         kind = reply[0]
         if kind == "ok":
             return reply[1:] if len(reply) > 2 else (reply[1] if len(reply) > 1 else None)
@@ -489,6 +507,8 @@ class Submission:
             where = where()
         if kind == "error" and len(reply) >= 3:
             raise StudentException(where, str(reply[1]), str(reply[2]), str(reply[3]) if len(reply) > 3 else "")
+        if batch and kind == "step" and len(reply) == 3 and type(reply[1]) is int and type(reply[2]) is tuple:
+            raise _StepFailed(reply[1], reply[2])  # a pipeline's operation failed: Pipeline.run says which
         if kind == "refused":
             got = str(reply[2]) if len(reply) > 2 else "something else"
             reason = str(reply[1]).removesuffix(" is not plain data")
@@ -519,6 +539,10 @@ class Submission:
         self._connection()
         hid = self.request(("rng", int(seed)), "creating a random generator")
         return Remote(self, hid, (), origin="rng")
+
+    def pipeline(self) -> Pipeline:
+        """Record calls, puts, assigns and fetches; ``run()`` sends them as one request."""
+        return Pipeline(self)
 
     def has(self, name: str) -> bool:
         """Does the student's module define ``name``?"""
@@ -564,6 +588,8 @@ class Remote:
         self._eager: tuple | None = None  # (request count, value) sent along with a call's reply
 
     def _ref(self) -> Ref:
+        if self._generation is not None and self._generation < 0:
+            raise ValueError("a value of a pipeline cannot be used elsewhere before the pipeline has run to its end")
         if self._generation is not None and self._generation != self._sub._generation:
             raise WorkerCrashed("this value belonged to a worker that has since been restarted")
         return Ref(self._handle, self._path)
@@ -579,10 +605,15 @@ class Remote:
     def __getattr__(self, name: str) -> Remote:
         if name.startswith("__"):
             raise AttributeError(name)
-        return Remote(self._sub, self._handle, self._path + (("attr", name),), self._origin)
+        return self._extend(("attr", name))
 
     def __getitem__(self, key: Any) -> Remote:
-        return Remote(self._sub, self._handle, self._path + (("item", key),), self._origin)
+        return self._extend(("item", key))
+
+    def _extend(self, step: tuple) -> Remote:
+        remote = Remote(self._sub, self._handle, self._path + (step,), self._origin)
+        remote._generation = self._generation  # a pipeline's pending value stays pending
+        return remote
 
     def __iter__(self):
         raise TypeError("a Remote cannot be iterated; use .unpack(n) or .fetch()")
@@ -633,6 +664,124 @@ class Remote:
 
     def __repr__(self) -> str:
         return f"<Remote {self._result_label()}>"
+
+
+_pipelines = itertools.count(1)
+PLACEHOLDER = 1 << 62  # a Ref's handle from here on names an earlier operation of the same batch (worker.py)
+
+
+class Pipeline:
+    """Operations on a submission recorded now and run later in one round trip.
+
+    ``call``, ``put`` and ``assign`` return at once; what a call or put produces is a
+    ``Remote`` usable by later operations of the same pipeline (and, after a successful
+    ``run``, like any other handle). ``fetch`` returns the index of its value in what ``run``
+    returns. The worker runs the operations in order and stops at the first failure, which
+    ``run`` raises as the same exception a request of its own would have raised, naming the
+    same code, with ``step`` set to the operation's index (counted from 0). The whole batch
+    may take the sum of its calls' time limits. Only plain data comes back; no grader code
+    or grader value beyond the operations' own arguments reaches the worker.
+    """
+
+    def __init__(self, sub: Submission) -> None:
+        self.sub = sub
+        self.ops: list[tuple] = []
+        self.labels: list[str | Callable[[], str]] = []
+        self.made: list[Remote | None] = []  # the Remote each operation produced
+        self.fetches: list[int] = []  # operation index of each fetch
+        self.origins: set[str] = set()
+        self.mark = -next(_pipelines)  # the generation of this pipeline's pending values
+
+    def _add(self, op: tuple, label: str | Callable[[], str], made: Remote | None) -> int:
+        self.ops.append(op)
+        self.labels.append(label)
+        self.made.append(made)
+        return len(self.ops) - 1
+
+    def _pending(self, origin: str) -> Remote:
+        remote = Remote(self.sub, PLACEHOLDER + len(self.ops), (), origin=origin)
+        remote._generation = self.mark  # not usable outside this pipeline until run() binds it
+        return remote
+
+    def _ref(self, value: Remote) -> Ref:
+        if value._generation == self.mark:
+            return Ref(value._handle, value._path)
+        if value._generation is not None and value._generation < 0:
+            raise ValueError("a pending value of another pipeline cannot be used in this one")
+        return value._ref()
+
+    def _args(self, value: Any) -> Any:
+        if isinstance(value, Remote):
+            return self._ref(value)
+        if type(value) is list:
+            return [self._args(v) for v in value]
+        if type(value) is tuple:
+            return tuple(self._args(v) for v in value)
+        if type(value) is dict:
+            return {k: self._args(v) for k, v in value.items()}
+        return value
+
+    def call(self, target: Remote, *args: Any, strict: bool = False, **kwargs: Any) -> Remote:
+        """``target(*args, **kwargs)`` in the worker (``strict``: as ``Remote.strict``)."""
+        result = self._pending(target._origin)
+        self.origins.add(target._origin)
+        op = ("call", self._ref(target), self._args(args), self._args(kwargs), strict)
+        self._add(op, lambda: f"{target.label}(...)", result)
+        return result
+
+    def put(self, value: Any) -> Remote:
+        """A copy of plain data placed in the worker."""
+        result = self._pending("data")
+        self._add(("put", value), "placing data in the worker", result)
+        return result
+
+    def assign(self, target: Remote, value: Any) -> None:
+        """``target[...] = value`` for a worker ndarray."""
+        self._add(("assign", self._ref(target), value), "writing into a worker array", None)
+
+    def fetch(self, value: Remote) -> int:
+        """Fetch ``value`` at this point of the pipeline (a snapshot); returns its index in ``run()``."""
+        self._add(("fetch", self._ref(value)), value._result_label, None)
+        self.fetches.append(len(self.ops) - 1)
+        return len(self.fetches) - 1
+
+    def run(self) -> list:
+        """Run every recorded operation in one request; the fetched values, in fetch order."""
+        sub = self.sub
+        if not self.ops:
+            return []
+        for origin in sorted(self.origins):
+            if origin in sub._timed_out:
+                raise StudentTimeout(f"{origin} timed out earlier, so it was not called again")
+        calls = sum(1 for op in self.ops if op[0] == "call")
+        first = next((i for i, op in enumerate(self.ops) if op[0] == "call"), 0)
+        strike = next(iter(self.origins)) if len(self.origins) == 1 else None
+        try:
+            outcomes = sub.request(("batch", self.ops), self.labels[first], strike=strike, calls=calls)
+        except _StepFailed as failed:
+            if not 0 <= failed.step < len(self.ops) or not failed.reply or failed.reply[0] not in ("error", "refused"):
+                raise WorkerCrashed(f"{self._where(first)}: unexpected reply from the worker") from None
+            try:
+                sub._answer(failed.reply, self.labels[failed.step])
+                raise WorkerCrashed(f"{self._where(failed.step)}: unexpected reply from the worker")
+            except SubmissionError as exc:
+                exc.step = failed.step
+                raise exc from None
+        if type(outcomes) is not tuple or len(outcomes) != len(self.ops):
+            raise WorkerCrashed(f"{self._where(first)}: unexpected reply from the worker")
+        values = []
+        for i, (op, made, got) in enumerate(zip(self.ops, self.made, outcomes, strict=True)):
+            if made is not None:
+                if type(got) is not int:
+                    raise WorkerCrashed(f"{self._where(i)}: unexpected reply from the worker")
+                made._handle, made._generation = got, sub._generation
+            elif op[0] == "fetch":
+                values.append(got)
+        return values
+
+    def _where(self, i: int) -> str:
+        label = self.labels[i]
+        return label() if callable(label) else label
 
 
 def _encode_args(value: Any) -> Any:

@@ -75,6 +75,15 @@ def encode(value: Any) -> bytes:
     return data
 
 
+def encode_encoded_tuple(parts: list[bytes]) -> bytes:
+    """The encoding of a tuple whose items' encodings are ``parts`` (so items can be encoded
+    early, as a snapshot, and sent together later)."""
+    data = b"t" + struct.pack("<I", len(parts)) + b"".join(parts)
+    if len(data) > MAX_MESSAGE:
+        raise WireError(f"value too large to transfer ({len(data)} bytes)")
+    return data
+
+
 def _enc(v: Any, out: list[bytes], depth: int) -> None:
     if depth > MAX_DEPTH:
         raise WireError("value nested too deeply")

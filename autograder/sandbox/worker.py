@@ -16,11 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from autograder.sandbox.wire import Ref, WireError, describe_type, encode, recv_request, send_message
+from autograder.sandbox.wire import (
+    Ref,
+    WireError,
+    describe_type,
+    encode,
+    encode_encoded_tuple,
+    recv_request,
+    send_message,
+)
 
 MAX_OUTPUT = 4000  # bytes of captured stdout/stderr sent back per request
 MAX_NAME = 200  # characters of an exception's type name (the parent caps again: this is the honest path)
 EAGER_BYTES = 1 << 20  # call results up to this size are sent back with the call's reply
+PLACEHOLDER = 1 << 62  # handle ids from here on name an earlier operation of the same batch
 
 
 class Worker:
@@ -62,6 +71,18 @@ class Worker:
         return value
 
     # ------------------------------------------------------------------ requests
+    def call(self, request: tuple) -> Any:
+        """What ``("call", ref, args, kwargs, strict)`` returns."""
+        target = self.resolve(request[1])
+        args = self.materialize(request[2])
+        kwargs = self.materialize(request[3])
+        if len(request) > 4 and request[4]:
+            # Strict call: floating-point overflow/invalid/divide raise instead of warning.
+            with np.errstate(over="raise", invalid="raise", divide="raise"), warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                return target(*args, **kwargs)
+        return target(*args, **kwargs)
+
     def handle(self, request: Any) -> Any:
         op = request[0]
         if op == "import":
@@ -69,16 +90,7 @@ class Worker:
             self.objects[0] = module
             return ("ok", output_size(self.output_path))  # where import output ends
         if op == "call":
-            target = self.resolve(request[1])
-            args = self.materialize(request[2])
-            kwargs = self.materialize(request[3])
-            if len(request) > 4 and request[4]:
-                # Strict call: floating-point overflow/invalid/divide raise instead of warning.
-                with np.errstate(over="raise", invalid="raise", divide="raise"), warnings.catch_warnings():
-                    warnings.simplefilter("error", RuntimeWarning)
-                    result = target(*args, **kwargs)
-            else:
-                result = target(*args, **kwargs)
+            result = self.call(request)
             hid, description = self.store(result), describe_value(result)
             # Small plain results travel with the reply, saving the usual fetch round trip.
             try:
@@ -114,11 +126,66 @@ class Worker:
             return ("ok", self.store(np.random.default_rng(request[1])))
         if op == "has":
             return ("ok", hasattr(self.objects[0], request[1]))
+        if op == "batch":
+            return self.batch(request[1])
         if op == "output":
             start = request[1] if len(request) > 1 else 0
             end = request[2] if len(request) > 2 else None
             return ("ok", *read_output(self.output_path, start, end))
         raise ValueError(f"unknown request {op!r}")
+
+    def batch(self, ops: list) -> Any:
+        """Run a pipeline of call/put/assign/fetch operations in order, in one round trip.
+
+        A ``Ref`` whose handle is ``PLACEHOLDER + i`` names what operation ``i`` produced.
+        Reply: ``("ok", outcomes)`` (a tuple) with a handle id per call/put, a value per fetch and None
+        per assign; or ``("step", i, reply)``: operation ``i`` failed with ``reply`` (an
+        "error" or "refused" reply, as a single request would give) and nothing after it ran.
+        """
+        made: list[int | None] = []  # handle id each operation produced
+
+        def real(value: Any) -> Any:
+            t = type(value)
+            if t is Ref and value.handle >= PLACEHOLDER:
+                i = value.handle - PLACEHOLDER
+                if i >= len(made) or made[i] is None:
+                    raise LookupError(f"operation {i} produced no value")
+                return Ref(made[i], value.path)
+            if t is list:
+                return [real(v) for v in value]
+            if t is tuple:
+                return tuple(real(v) for v in value)
+            if t is dict:
+                return {k: real(v) for k, v in value.items()}
+            return value
+
+        # Each outcome is encoded when it happens: a fetched value is a snapshot, as a fetch
+        # of its own would be, even if a later call changes the object in place.
+        outcomes: list[bytes] = []
+        for i, op in enumerate(ops):
+            try:
+                kind = op[0]
+                if kind == "fetch":
+                    value = self.resolve(real(op[1]))
+                    try:
+                        outcomes.append(encode(value))
+                    except WireError as exc:
+                        return ("step", i, ("refused", str(exc), describe_value(value)))
+                    made.append(None)
+                    continue
+                if kind == "call":
+                    reply = ("ok", self.store(self.call(real(op))))
+                elif kind in ("put", "assign"):
+                    reply = self.handle(real(op))
+                else:
+                    raise ValueError(f"operation {kind!r} cannot be pipelined")
+            except BaseException as exc:  # noqa: BLE001 - student code may raise anything
+                return ("step", i, ("error", type(exc).__name__[:MAX_NAME], safe_str(exc), student_traceback(exc)))
+            if reply[0] != "ok":
+                return ("step", i, reply)
+            made.append(reply[1] if kind != "assign" else None)
+            outcomes.append(encode(made[-1]))
+        return encode_encoded_tuple([encode("ok"), encode_encoded_tuple(outcomes)])
 
     def serve(self) -> None:
         while True:
