@@ -91,6 +91,7 @@ def test_an_error_mid_batch_names_the_step_and_stops_there():
         with pytest.raises(StudentException) as info:
             pipe.run()
         assert info.value.step == 4  # Counter(), explode(0..2) ran; explode(3) raised
+        assert info.value.fetched == []  # the fetches come after every call
         assert info.value.exc_type == "ValueError" and "x=3 is too big" in info.value.message
         assert "explode(...) raised ValueError" in str(info.value)
         # the same message a call of its own would give
@@ -113,7 +114,7 @@ def test_an_odd_object_mid_chain_stays_in_the_worker_until_fetched():
         pipe.fetch(sneaky)
         with pytest.raises(NotPlainData) as info:
             pipe.run()
-        assert info.value.step == 4
+        assert info.value.step == 4 and info.value.fetched == [6]
         assert "cannot be graded" in str(info.value) and "Sneaky" in str(info.value)
     finally:
         sub.close()
@@ -144,7 +145,7 @@ import gc
 from autograder.sandbox import worker as _w
 for obj in gc.get_objects():
     if type(obj) is _w.Worker:
-        obj.batch = lambda ops: ("step", 99, ("step", 0, ("ok",)))
+        obj.batch = lambda ops: ("step", 99, ("step", 0, ("ok",)), ())
 """
     sub = make(source)
     try:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from autograder.referee import Mistake, expect_array, expect_close, expect_scalar, fmt, summarize
-from autograder.sandbox import StudentException
+from autograder.sandbox import StudentException, SubmissionError
 from solutions import clipping as ref
 
 SHAPES = ((3, 4), (5,), (2, 3, 2))
@@ -53,7 +53,11 @@ def with_zero_hint(action):
 
 def fetch_pair(remote, name: str) -> tuple:
     """The (clipped, global_norm) or (clipped, was_clipped) pair, or a teaching Mistake."""
-    got = remote.fetch()
+    return as_pair(remote.fetch(), name)
+
+
+def as_pair(got, name: str) -> tuple:
+    """A fetched value as a pair (see ``fetch_pair``), or a teaching Mistake."""
     if type(got) not in (list, tuple) or len(got) != 2:
         second = "was_clipped" if "Adaptive" in name else "global_norm"
         raise Mistake(f"{name} should return a pair (clipped, {second}), but returned {summarize(got)}.")
@@ -398,14 +402,23 @@ def run_sequence(submission, name: str) -> None:
     misconception named is one that reproduces the student's whole run, not just one step.
     """
     seq = sequence(name)
-    steps_in_worker = submission.put(seq.steps)  # one transfer instead of one per call
-    clipper = submission.AdaptiveClipper(**seq.params)
+    # The whole run is one pipeline (one round trip), every answer fetched; it is judged
+    # afterwards, call by call, as if each had been fetched on its own.
+    pipe = submission.pipeline()
+    steps_in_worker = pipe.put(seq.steps)  # one transfer instead of one per call
+    clipper = pipe.call(submission.AdaptiveClipper, **seq.params)
+    for k in range(len(seq.steps)):
+        pipe.fetch(pipe.call(clipper.clip, steps_in_worker[k]))
+    try:
+        answers, failed = pipe.run(), None
+    except SubmissionError as exc:
+        answers, failed = exc.fetched or [], exc
     consistent = list(seq.wrong)
     first_failure = None
-    for k in range(len(seq.steps)):
+    for k, answer in enumerate(answers):
         shapes = [g.shape for g in seq.steps[k]]
         try:
-            got_clipped, got_flag = fetch_pair(clipper.clip(steps_in_worker[k]), "AdaptiveClipper.clip")
+            got_clipped, got_flag = as_pair(answer, "AdaptiveClipper.clip")
             got_clipped = fetch_list(got_clipped, len(shapes), "AdaptiveClipper.clip (its first value)")
             got_clipped = [expect_array(g, name=f"clipped[{i}] at call {k + 1}", shape=shapes[i])
                            for i, g in enumerate(got_clipped)]
@@ -419,6 +432,9 @@ def run_sequence(submission, name: str) -> None:
         consistent = [label for label in consistent if same_step(seq.wrong[label][k], got_flat, got_flag)]
         if first_failure is None and not same_step(seq.flat[k], got_flat, got_flag):
             first_failure = describe_step(seq, k, got_clipped, got_flag)
+    else:
+        if failed is not None:  # the call after the last answer judged failed
+            raise failed
     if first_failure is not None:
         if consistent:
             first_failure += f"\nLooks like you {consistent[0]}."

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from autograder.referee import Mistake, expect_array, expect_close, fmt, summarize
-from autograder.sandbox import StudentException
+from autograder.sandbox import StudentException, SubmissionError
 from solutions import optimizers as ref
 
 SEED = 6_2025
@@ -200,21 +200,19 @@ def check_trajectory(submission, cls: str, kwargs: dict, params: list, grads: li
                      hint: str | None = None, every: int = 1) -> None:
     """Run the student's optimizer over the whole gradient sequence and compare every step.
 
-    Each update's output is fed to the next update inside the worker. Outputs are fetched
-    every ``every`` updates (a fetch right after the call comes with its reply, for free);
-    when a fetched step is wrong, the steps since the last good one are fetched too, so the
-    message names the first bad step.
+    Each update's output is fed to the next update inside the worker, all in one pipeline.
+    Every output is fetched (a snapshot at its step) and every ``every``-th is judged; when a
+    judged step is wrong, the steps since the last good one are judged too, so the message
+    names the first bad step.
     """
     want = reference_trajectory(getattr(ref, cls), kwargs, params, grads)
-    opt = getattr(submission, cls)(**kwargs)
-    current = submission.put(params)
     label = call_label(cls, kwargs)
     shapes = ", ".join(str(p.shape) for p in params)
 
     replays: dict[str, Trajectory] = {}
 
-    def judge(k: int, handle) -> bool:
-        got = expect_param_list(handle.fetch(), params, f"{cls}.update")
+    def judge(k: int, value) -> bool:
+        got = expect_param_list(value, params, f"{cls}.update")
         for i, (g, w) in enumerate(zip(got, want[k], strict=True)):
             try:
                 if not np.allclose(g, w, rtol=RTOL, atol=ATOL) and mistakes and not replays:
@@ -226,24 +224,41 @@ def check_trajectory(submission, cls: str, kwargs: dict, params: list, grads: li
                               f"(each update fed the previous one's output): {exc}") from None
         return True
 
-    handles, checked = [], 0
-    for k, step_grads in enumerate(grads):
-        try:
-            current = opt.update(current, step_grads)
-        except StudentException as exc:
-            if exc.exc_type == "ValueError" and "broadcast" in exc.message:
-                raise Mistake(f"{label}.update raised ValueError ({exc.message}) on parameters of shapes {shapes}. "
-                              "Looks like you kept one state array for all parameters; each parameter index "
-                              "needs its own (e.g. a dict keyed by i).") from None
-            raise
-        handles.append(current)
-        if (k + 1) % every and k + 1 < len(grads):
+    # The whole trajectory is one pipeline (one round trip), every step fetched; it is judged
+    # afterwards in the order the steps ran, as if each had been fetched on its own.
+    pipe = submission.pipeline()
+    opt = pipe.call(getattr(submission, cls), **kwargs)
+    current = pipe.put(params)
+    for step_grads in grads:
+        current = pipe.call(opt.update, current, step_grads)
+        pipe.fetch(current)
+    try:
+        values = pipe.run()
+    except StudentException as exc:
+        judge_all(exc.fetched or [], every, len(grads), judge)  # a wrong step before the failure comes first
+        if exc.exc_type == "ValueError" and "broadcast" in exc.message:
+            raise Mistake(f"{label}.update raised ValueError ({exc.message}) on parameters of shapes {shapes}. "
+                          "Looks like you kept one state array for all parameters; each parameter index "
+                          "needs its own (e.g. a dict keyed by i).") from None
+        raise
+    except SubmissionError as exc:
+        judge_all(exc.fetched or [], every, len(grads), judge)
+        raise
+    judge_all(values, every, len(grads), judge)
+
+
+def judge_all(values: list, every: int, steps: int, judge: Callable[[int, object], bool]) -> None:
+    """Judge every ``every``-th step's output (and the last); at a wrong one, judge the steps
+    since the last good one too, so the message names the first wrong step."""
+    checked = 0
+    for k, value in enumerate(values):
+        if (k + 1) % every and k + 1 < steps:
             continue
         try:
-            judge(k, current)
+            judge(k, value)
         except Mistake:
-            for j in range(checked, k):  # find the first wrong step since the last good one
-                judge(j, handles[j])
+            for j in range(checked, k):
+                judge(j, values[j])
             raise
         checked = k + 1
 
@@ -359,13 +374,19 @@ def optimizer_cases() -> list[tuple[str, dict, Callable]]:
 
 def run_student(submission, cls: str, kw: dict, params: list, grads: list) -> Trajectory:
     """The student's own trajectory, fetched after every update."""
-    opt = getattr(submission, cls)(**kw)
-    current = submission.put(params)
-    out = []
+    pipe = submission.pipeline()
+    opt = pipe.call(getattr(submission, cls), **kw)
+    current = pipe.put(params)
     for step_grads in grads:
-        current = opt.update(current, step_grads)
-        out.append(expect_param_list(current.fetch(), params, f"{cls}.update"))
-    return out
+        current = pipe.call(opt.update, current, step_grads)
+        pipe.fetch(current)
+    try:
+        values = pipe.run()
+    except SubmissionError as exc:
+        for value in exc.fetched or []:  # what the steps before the failure returned is judged first
+            expect_param_list(value, params, f"{cls}.update")
+        raise
+    return [expect_param_list(value, params, f"{cls}.update") for value in values]
 
 
 def leaking_parameter(together: Trajectory, alone: list[Trajectory]) -> tuple[int, int] | None:

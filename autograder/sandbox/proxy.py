@@ -36,7 +36,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # folder holding the autogra
 class SubmissionError(Exception):
     """The submission could not produce an answer; the check it served scores 0."""
 
-    step: int | None = None  # in a pipeline: the index of the operation that failed
+    step: int | None = None  # in a pipeline: the index of the operation that failed ...
+    fetched: list | None = None  # ... and the values its fetches before that operation got
 
     def teaching_message(self) -> str:
         return str(self)
@@ -78,9 +79,9 @@ class ImportFailed(SubmissionError):
 class _StepFailed(Exception):
     """Operation ``step`` of a pipeline failed with ``reply`` (internal to Pipeline.run)."""
 
-    def __init__(self, step: int, reply: tuple) -> None:
+    def __init__(self, step: int, reply: tuple, outcomes: tuple) -> None:
         super().__init__(step)
-        self.step, self.reply = step, reply
+        self.step, self.reply, self.outcomes = step, reply, outcomes
 
 
 class BudgetSpent(SubmissionError):
@@ -507,8 +508,9 @@ class Submission:
             where = where()
         if kind == "error" and len(reply) >= 3:
             raise StudentException(where, str(reply[1]), str(reply[2]), str(reply[3]) if len(reply) > 3 else "")
-        if batch and kind == "step" and len(reply) == 3 and type(reply[1]) is int and type(reply[2]) is tuple:
-            raise _StepFailed(reply[1], reply[2])  # a pipeline's operation failed: Pipeline.run says which
+        if batch and kind == "step" and len(reply) == 4 and type(reply[1]) is int and type(reply[2]) is tuple \
+                and type(reply[3]) is tuple:
+            raise _StepFailed(reply[1], reply[2], reply[3])  # a pipeline's operation failed: Pipeline.run says which
         if kind == "refused":
             got = str(reply[2]) if len(reply) > 2 else "something else"
             reason = str(reply[1]).removesuffix(" is not plain data")
@@ -678,7 +680,8 @@ class Pipeline:
     ``run``, like any other handle). ``fetch`` returns the index of its value in what ``run``
     returns. The worker runs the operations in order and stops at the first failure, which
     ``run`` raises as the same exception a request of its own would have raised, naming the
-    same code, with ``step`` set to the operation's index (counted from 0). The whole batch
+    same code, with ``step`` set to the operation's index (counted from 0) and ``fetched`` to
+    the values fetched before it (a caller can judge those first, as it would have). The whole batch
     may take the sum of its calls' time limits. Only plain data comes back; no grader code
     or grader value beyond the operations' own arguments reaches the worker.
     """
@@ -759,13 +762,15 @@ class Pipeline:
         try:
             outcomes = sub.request(("batch", self.ops), self.labels[first], strike=strike, calls=calls)
         except _StepFailed as failed:
-            if not 0 <= failed.step < len(self.ops) or not failed.reply or failed.reply[0] not in ("error", "refused"):
+            if not 0 <= failed.step < len(self.ops) or not failed.reply or failed.reply[0] not in ("error", "refused") \
+                    or len(failed.outcomes) != failed.step:
                 raise WorkerCrashed(f"{self._where(first)}: unexpected reply from the worker") from None
             try:
                 sub._answer(failed.reply, self.labels[failed.step])
                 raise WorkerCrashed(f"{self._where(failed.step)}: unexpected reply from the worker")
             except SubmissionError as exc:
                 exc.step = failed.step
+                exc.fetched = [got for op, got in zip(self.ops, failed.outcomes) if op[0] == "fetch"]
                 raise exc from None
         if type(outcomes) is not tuple or len(outcomes) != len(self.ops):
             raise WorkerCrashed(f"{self._where(first)}: unexpected reply from the worker")

@@ -139,8 +139,9 @@ class Worker:
 
         A ``Ref`` whose handle is ``PLACEHOLDER + i`` names what operation ``i`` produced.
         Reply: ``("ok", outcomes)`` (a tuple) with a handle id per call/put, a value per fetch and None
-        per assign; or ``("step", i, reply)``: operation ``i`` failed with ``reply`` (an
-        "error" or "refused" reply, as a single request would give) and nothing after it ran.
+        per assign; or ``("step", i, reply, outcomes)``: operation ``i`` failed with ``reply`` (an
+        "error" or "refused" reply, as a single request would give), nothing after it ran, and
+        ``outcomes`` are those of the operations before it.
         """
         made: list[int | None] = []  # handle id each operation produced
 
@@ -162,6 +163,10 @@ class Worker:
         # Each outcome is encoded when it happens: a fetched value is a snapshot, as a fetch
         # of its own would be, even if a later call changes the object in place.
         outcomes: list[bytes] = []
+
+        def failed(i: int, reply: tuple) -> bytes:
+            return encode_encoded_tuple([encode("step"), encode(i), encode(reply), encode_encoded_tuple(outcomes)])
+
         for i, op in enumerate(ops):
             try:
                 kind = op[0]
@@ -170,7 +175,7 @@ class Worker:
                     try:
                         outcomes.append(encode(value))
                     except WireError as exc:
-                        return ("step", i, ("refused", str(exc), describe_value(value)))
+                        return failed(i, ("refused", str(exc), describe_value(value)))
                     made.append(None)
                     continue
                 if kind == "call":
@@ -180,9 +185,9 @@ class Worker:
                 else:
                     raise ValueError(f"operation {kind!r} cannot be pipelined")
             except BaseException as exc:  # noqa: BLE001 - student code may raise anything
-                return ("step", i, ("error", type(exc).__name__[:MAX_NAME], safe_str(exc), student_traceback(exc)))
+                return failed(i, ("error", type(exc).__name__[:MAX_NAME], safe_str(exc), student_traceback(exc)))
             if reply[0] != "ok":
-                return ("step", i, reply)
+                return failed(i, reply)
             made.append(reply[1] if kind != "assign" else None)
             outcomes.append(encode(made[-1]))
         return encode_encoded_tuple([encode("ok"), encode_encoded_tuple(outcomes)])
