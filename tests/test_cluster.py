@@ -279,3 +279,29 @@ def test_mutants_run_on_the_cluster_like_locally(cluster):
     here, there = here.to_dict(), there.to_dict()
     here.pop("seconds"), there.pop("seconds")
     assert there == here
+
+
+def test_the_service_grades_uploads_on_the_cluster(cluster, tmp_path):
+    pytest.importorskip("starlette", reason="the [service] extra is not installed")
+    from starlette.testclient import TestClient
+
+    from autograder.cluster.executor import dask_executor_factory
+    from autograder.gradebook import Gradebook, load_course
+    from autograder.service import accounts
+    from autograder.service.app import create_app
+    from tests.course_helpers import make_course
+    from tests.service.conftest import sign_in, upload, wait_graded
+
+    root = make_course(tmp_path / "course", ["s1"], ["residual"])
+    course = load_course(root)
+    with Gradebook.open(course.db_path) as book:
+        book.sync_roster(course.roster())
+        (issued,) = accounts.issue(book, [("s1", "student")])
+    app = create_app(root, executor=dask_executor_factory(cluster.settings(), course))
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        sign_in(client, "s1", issued.code)
+        buggy = upload(client, "residual", (SAMPLES / "dev" / "residual.py").read_bytes())
+        fixed = upload(client, "residual", (SAMPLES.parents[2] / "solutions" / "residual.py").read_bytes())
+        assert wait_graded(client, buggy, timeout=120)["failed"]
+        state = wait_graded(client, fixed, timeout=120)  # before the deadline: only the checks shown count
+        assert state["failed"] == [] and state["score"] == state["max_score"] > 0, state

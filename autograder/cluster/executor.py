@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import replace
+from typing import Any
 
 from autograder.cluster.settings import ClusterError, ClusterSettings
 from autograder.cluster.worker_side import SandboxPlugin, engine_fingerprint, grade_task, worker_status
@@ -185,3 +186,12 @@ class DaskExecutor:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def dask_executor_factory(settings: ClusterSettings, course: Any) -> Callable[[], DaskExecutor]:
+    """What ``deepgrade serve`` grades through on a cluster: a ``DaskExecutor`` with the course's limits."""
+    from autograder.grading import DEFAULT_CALL_TIMEOUT, DEFAULT_CHECK_TIMEOUT
+
+    options = {"call_timeout": DEFAULT_CALL_TIMEOUT, "check_timeout": DEFAULT_CHECK_TIMEOUT, "hide": [],
+               "budget": getattr(course, "budget", None)}
+    return lambda: DaskExecutor(settings, options=options)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from autograder.cluster.cli import cluster_options, settings_from_options
+
 COURSE_HELP = "The course folder  [default: the current folder]"
 
 
@@ -32,13 +34,16 @@ def _course(course_dir: Path | None):  # noqa: ANN202 - a Course, imported lazil
 @click.option("--demo", is_flag=True, help="Serve a generated demo course and print sign-in codes to try it.")
 @click.option("--https", is_flag=True,
               help="Behind a TLS proxy: mark session cookies Secure (browsers send them over HTTPS only).")
-def serve(course_dir: Path | None, host: str, port: int, workers: int | None, demo: bool, https: bool) -> None:
+@cluster_options
+def serve(course_dir: Path | None, host: str, port: int, workers: int | None, demo: bool, https: bool,
+          **cluster) -> None:
     """Run the submission service for a course: students upload and read feedback in seconds.
 
     \b
     deepgrade serve --demo                     try it: a demo course, codes printed
     deepgrade codes && deepgrade serve         a real course (run in its folder)
     deepgrade serve --course dl-course --port 8080 --workers 4
+    deepgrade serve --scheduler tls://grader1:8786 --tls-ca ca.pem ...   grade on a Dask cluster
 
     While it runs, the server holds the course lock: `deepgrade grade` on the same course
     refuses (regrade from the dashboard instead); feedback, report, export and backup work.
@@ -71,8 +76,15 @@ def serve(course_dir: Path | None, host: str, port: int, workers: int | None, de
         raise click.ClickException(f"cannot serve, the course is busy: {reason}; try again when it has finished") \
             from None
     os.pwrite(lock.fd, f"{os.getpid()} (deepgrade serve on {host}:{port})\n".encode(), 0)
+    settings = settings_from_options(**cluster) or course.cluster
+    executor = None
+    if settings is not None:
+        from autograder.cluster.executor import dask_executor_factory
+
+        executor = dask_executor_factory(settings, course)
+        click.echo(f"Grading on the Dask cluster at {settings.scheduler}")
     try:
-        app = create_app(course=course, workers=workers, https=https)
+        app = create_app(course=course, workers=workers, https=https, executor=executor)
         with app.state.service.book() as book:
             if book.conn.execute("SELECT COUNT(*) FROM accounts WHERE revoked = 0").fetchone()[0] == 0:
                 click.echo("No sign-in codes yet: nobody can sign in. Run `deepgrade codes` (it can run while serving).")
