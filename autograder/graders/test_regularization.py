@@ -26,6 +26,7 @@ from autograder.referee import (
     fmt,
     summarize,
 )
+from autograder.sandbox import SubmissionError
 from solutions import regularization as ref
 
 SEED = 7_2025
@@ -89,16 +90,29 @@ def call_text(kwargs: dict) -> str:
 
 
 def run_steps(submission, kwargs: dict, losses: list[float], until_true: bool = True) -> tuple:
-    """Call step() for each loss (until it returns True); returns (stopper handle, returned values)."""
-    es = submission.EarlyStopping(**kwargs)
-    returned = []
+    """Call step() for each loss (until it returns True); returns (stopper handle, returned values).
+
+    All the calls go in one pipeline (one round trip). With ``until_true`` the answers after
+    the first True are not looked at, and a failure after it does not count: those calls
+    would not have been made one by one.
+    """
+    pipe = submission.pipeline()
+    es = pipe.call(submission.EarlyStopping, **kwargs)
     for k, loss in enumerate(losses):
-        got = es.step(loss, step_weights(k)).fetch()
+        pipe.fetch(pipe.call(es.step, loss, step_weights(k)))
+    try:
+        answers, failed = pipe.run(), None
+    except SubmissionError as exc:
+        answers, failed = exc.fetched or [], exc
+    returned = []
+    for got in answers:
         if not isinstance(got, (bool, np.bool_)):
             raise Mistake(f"EarlyStopping.step should return True or False, but it returned {summarize(got)}.")
         returned.append(bool(got))
         if got and until_true:
-            break
+            return es, returned
+    if failed is not None:
+        raise failed
     return es, returned
 
 
@@ -122,19 +136,36 @@ def check_best_trace(submission, kwargs: dict, losses: list[float], epochs_too: 
     """best_loss (and best_epoch) after every step: the improvement decisions; returns the stopper."""
     patience, min_delta = kwargs.get("patience", 5), kwargs.get("min_delta", 0.0)
     _, bests, epochs = simulate(losses, patience, min_delta)
-    es = submission.EarlyStopping(**kwargs)
+    # One pipeline: after each step, its answer, best_loss and best_epoch are fetched (snapshots),
+    # then judged in that order, as if each had been fetched on its own.
+    pipe = submission.pipeline()
+    es = pipe.call(submission.EarlyStopping, **kwargs)
     for k, loss in enumerate(losses):
-        es.step(loss, step_weights(k)).fetch()
+        pipe.fetch(pipe.call(es.step, loss, step_weights(k)))
+        pipe.fetch(es.best_loss)
+        if epochs_too:
+            pipe.fetch(es.best_epoch)
+    try:
+        values, failed = pipe.run(), None
+    except SubmissionError as exc:
+        values, failed = exc.fetched or [], exc
+    per_step = 3 if epochs_too else 2
+    for k, loss in enumerate(losses):
+        got = values[k * per_step + 1: (k + 1) * per_step]
         where = f"{call_text(kwargs)} after step({loss}) with the losses so far {losses[:k + 1]}"
         wrong = {label: simulate(losses, patience, min_delta, key)[1][k] for key, label in ES_MISTAKES.items()}
-        expect_scalar(es.best_loss.fetch(), bests[k], name=f"{where}: best_loss", rtol=1e-12, atol=1e-15,
+        if not got:
+            break  # the pipeline stopped before this step's best_loss
+        expect_scalar(got[0], bests[k], name=f"{where}: best_loss", rtol=1e-12, atol=1e-15,
                       misconceptions=wrong)
-        if not epochs_too:
+        if not epochs_too or len(got) < 2:
             continue
-        expect_equal(es.best_epoch.fetch(), epochs[k], name=f"{where}: best_epoch",
+        expect_equal(got[1], epochs[k], name=f"{where}: best_epoch",
                      hint="best_epoch is the 0-based index of the step() call that set best_loss",
                      misconceptions={"counted epochs from 1 instead of 0": epochs[k] + 1,
                                      "set best_epoch to the latest step instead of the best one": k})
+    if failed is not None:
+        raise failed
     return es
 
 
