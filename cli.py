@@ -104,8 +104,10 @@ def check(topic: str, path: Path | None, timeout: float) -> None:
               help="Folder for results.json per student, grades.csv and summary.json.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Parallel grading processes  [default: number of cores]")
-@click.option("--timeout", type=click.FloatRange(0.1, 600), default=2.0, show_default=True,
-              help="Seconds each call into student code may take.")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=None,
+              help="Seconds each call into student code may take, the same for every function. "
+                   "[default: per function, 50 times the reference solution's slowest call of it in CPU time, "
+                   "at least 0.25 s and at most 2 s; 0.05 s after the submission's first time-out]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
 @click.option("--course", "course_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Grade into this course's gradebook  [default: the current folder if it has deepgrade.toml]")
@@ -119,7 +121,7 @@ def check(topic: str, path: Path | None, timeout: float) -> None:
               help="CPU seconds one submission's code may use per topic  "
                    "[default: 15, or the course's [grading] cpu_budget_seconds]")
 @cluster_options
-def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: int | None, timeout: float,
+def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: int | None, timeout: float | None,
           as_json: bool, course_dir: Path | None, force: bool, wait: float, budget_wall: float | None,
           budget_cpu: float | None, **cluster: Any) -> None:
     """Grade every student folder in SUBMISSIONS for TOPIC, or a course's new submissions.
@@ -194,7 +196,7 @@ def _engine(cluster: Any) -> dict:
     return {"name": "dask", "scheduler": cluster.scheduler} if cluster is not None else {"name": "local"}
 
 
-def _grade_course(course_dir: Path | None, topic: str | None, *, workers: int | None, timeout: float,
+def _grade_course(course_dir: Path | None, topic: str | None, *, workers: int | None, timeout: float | None,
                   as_json: bool, force: bool, wait: float, budget: tuple = (None, None), cluster: Any = None) -> None:
     """`deepgrade grade --course`: grade new and changed submissions into the gradebook."""
     from autograder.batch import BatchError, resolve_topics

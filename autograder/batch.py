@@ -22,7 +22,6 @@ from pathlib import Path
 
 from autograder.cluster.settings import ClusterSettings
 from autograder.grading import (
-    DEFAULT_CALL_TIMEOUT,
     DEFAULT_CHECK_TIMEOUT,
     Job,
     available_topics,
@@ -75,7 +74,7 @@ def resolve_topics(spec: str) -> list[str]:
 
 
 def grade_folder(topic_spec: str, submissions_dir: Path, out_dir: Path, *, workers: int | None = None,
-                 call_timeout: float = DEFAULT_CALL_TIMEOUT, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
+                 call_timeout: float | None = None, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
                  on_result: Callable[[SubmissionResult], None] | None = None,
                  jobs: list[Job] | None = None, budget: Budget | None = None,
                  cluster: ClusterSettings | None = None) -> BatchReport:

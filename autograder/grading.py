@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,6 +26,9 @@ from autograder.dependencies import apply_requirements
 from autograder.results import VISIBILITIES, CheckResult, SubmissionResult
 from autograder.sandbox import Limits, Sandbox, Submission, SubmissionError
 from autograder.sandbox.proxy import Budget, Meter
+
+if TYPE_CHECKING:
+    from autograder.calibration import CallLimits
 
 GRADERS_DIR = Path(__file__).resolve().parent / "graders"
 GRADING_INI = GRADERS_DIR / "grading.ini"
@@ -143,8 +146,11 @@ class GradingPlugin:
     name = "deepgrade"
 
     def __init__(self, jobs: list[Job], sandbox: Sandbox, on_result: Callable[[SubmissionResult], None], *,
-                 call_timeout: float, check_timeout: float, hide: list[str], budget: Budget | None = None) -> None:
+                 call_timeout: float, check_timeout: float, hide: list[str], budget: Budget | None = None,
+                 call_limits: dict[str, CallLimits] | None = None, timings: dict[str, float] | None = None) -> None:
         self.jobs = jobs
+        self.call_limits = call_limits or {}  # topic -> per-function CPU limits (None: flat call_timeout)
+        self.timings = timings  # calibration: records each function's slowest call
         self.sandbox = sandbox
         self.on_result = on_result
         self.call_timeout = call_timeout
@@ -210,7 +216,8 @@ class GradingPlugin:
             meter = self.meters.setdefault(key, Meter(self.budget))
             meter.resume()
             self.live = Submission(self.sandbox, job.topic, job.files, call_timeout=self.call_timeout,
-                                   import_timeout=max(5.0, 2 * self.call_timeout), hide=self.hide, meter=meter)
+                                   import_timeout=max(5.0, 2 * self.call_timeout), hide=self.hide, meter=meter,
+                                   call_limits=self.call_limits.get(job.topic), timings=self.timings)
         elif self.current[1] != self.item_class:
             self._end_class()
         self.current = (key, self.item_class)
@@ -376,13 +383,17 @@ def shared_sandbox() -> Sandbox:
 
 
 def run_session(jobs: list[Job], on_result: Callable[[SubmissionResult], None], *,
-                call_timeout: float = DEFAULT_CALL_TIMEOUT, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
+                call_timeout: float | None = None, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
                 hide: Iterable[str | Path] = (), sandbox: Sandbox | None = None,
-                budget: Budget | None = None) -> None:
+                budget: Budget | None = None, timings: dict[str, float] | None = None) -> None:
     """Grade ``jobs`` in one pytest session in this process.
 
+    ``call_timeout``: the wall seconds every call into student code may take (the instructor's
+    override). None: each function's calls are held to CPU-time limits derived from the
+    reference's own calls (``autograder.calibration``), at most ``DEFAULT_CALL_TIMEOUT`` each.
     ``budget`` caps what each job may cost in total (default ``Budget()``); when it is spent
-    the job's remaining checks fail with a message saying so.
+    the job's remaining checks fail with a message saying so. ``timings``: filled with each
+    function's slowest call (how calibration measures the reference).
     """
     if not jobs:
         return
@@ -393,9 +404,18 @@ def run_session(jobs: list[Job], on_result: Callable[[SubmissionResult], None], 
         raise ValueError(f"no graders for topic(s) {', '.join(missing)}; available: {', '.join(available_topics())}")
     sandbox = sandbox or shared_sandbox()
     sandbox.check_hidden(hide)  # sandbox tier 2 hides by mode: refuse before any student byte if one is open
+    limits: dict[str, CallLimits] = {}
+    if call_timeout is None:
+        from autograder.calibration import call_limits
+
+        call_timeout = DEFAULT_CALL_TIMEOUT
+        for topic in topics:
+            found = call_limits(topic, DEFAULT_CALL_TIMEOUT, sandbox)
+            if found is not None:
+                limits[topic] = found
     plugin = GradingPlugin(jobs, sandbox, on_result, call_timeout=call_timeout,
                            check_timeout=check_timeout, hide=[str(Path(h).resolve()) for h in hide],
-                           budget=budget)
+                           budget=budget, call_limits=limits, timings=timings)
     args = [str(GRADERS_DIR / f"test_{t}.py") for t in topics]
     args += ["-c", str(GRADING_INI), "--rootdir", str(GRADERS_DIR.parents[1]), "-p", "no:terminal",
              "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:logging", "-p", "no:capture",
@@ -418,7 +438,7 @@ def run_session(jobs: list[Job], on_result: Callable[[SubmissionResult], None], 
 
 
 def grade_file(topic: str, path: str | Path, *, student_id: str | None = None,
-               call_timeout: float = DEFAULT_CALL_TIMEOUT, check_timeout: float = DEFAULT_CHECK_TIMEOUT
+               call_timeout: float | None = None, check_timeout: float = DEFAULT_CHECK_TIMEOUT
                ) -> SubmissionResult:
     """Grade one file as the submission for ``topic`` (its folder's other .py files come along).
 
@@ -446,16 +466,36 @@ def grade_file(topic: str, path: str | Path, *, student_id: str | None = None,
     return results[0]
 
 
-def _worker_main(jobs: list[Job], out: multiprocessing.Queue, options: dict) -> None:
+def _worker_main(tasks: multiprocessing.Queue, out: multiprocessing.Queue, options: dict) -> None:
+    """A grading process: take the next task (a few students' jobs) from the shared queue and
+    grade it in one session, until the queue says stop (None)."""
     try:
-        run_session(jobs, lambda r: out.put(("result", r.to_dict())), **options)
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
-        out.put(("error", f"{type(exc).__name__}: {exc}"))
+        while (jobs := tasks.get()) is not None:
+            try:
+                run_session(jobs, lambda r: out.put(("result", r.to_dict())), **options)
+            except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
+                out.put(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         out.put(("finished", None))
 
 
-def grade_jobs(jobs: list[Job], *, workers: int | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT,
+STUDENTS_PER_TASK = 8  # at most: a session's start-up (~0.1 s) is paid once per task
+
+
+def student_tasks(jobs: list[Job], workers: int) -> list[list[Job]]:
+    """``jobs`` cut into tasks of whole students (a student's topics stay together: their
+    files import each other, and one worker then starts once per student), small enough
+    that about four tasks per worker even out a slow student, at most STUDENTS_PER_TASK
+    students each."""
+    by_student: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_student.setdefault(job.student_id, []).append(job)
+    students = list(by_student.values())
+    size = max(1, min(STUDENTS_PER_TASK, len(students) // (4 * workers)))
+    return [[job for student in students[i:i + size] for job in student] for i in range(0, len(students), size)]
+
+
+def grade_jobs(jobs: list[Job], *, workers: int | None = None, call_timeout: float | None = None,
                check_timeout: float = DEFAULT_CHECK_TIMEOUT, hide: Iterable[str | Path] = (),
                on_result: Callable[[SubmissionResult], None] | None = None,
                budget: Budget | None = None, cluster: Any = None) -> list[SubmissionResult]:
@@ -483,13 +523,15 @@ def grade_jobs(jobs: list[Job], *, workers: int | None = None, call_timeout: flo
     if workers == 1:
         run_session(jobs, collect, **options)
         return results
-    # Keep each student's topics in one process; deal students round-robin.
-    students = sorted({j.student_id for j in jobs})
-    group_of = {s: i % workers for i, s in enumerate(students)}
-    groups = [[j for j in jobs if group_of[j.student_id] == g] for g in range(workers)]
+    # Work is handed out from a shared queue, a task (a few whole students) at a time, so a
+    # worker that drew slow students does not hold back the others.
     ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_worker_main, args=(g, out, options), daemon=True) for g in groups if g]
+    tasks, out = ctx.Queue(), ctx.Queue()
+    for task in student_tasks(jobs, workers):
+        tasks.put(task)
+    for _ in range(workers):
+        tasks.put(None)
+    procs = [ctx.Process(target=_worker_main, args=(tasks, out, options), daemon=True) for _ in range(workers)]
     for p in procs:
         p.start()
     finished, errors = 0, []

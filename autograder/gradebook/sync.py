@@ -30,7 +30,7 @@ from autograder.cluster.settings import ClusterSettings
 from autograder.gradebook.course import Course, CourseError, course_warnings
 from autograder.gradebook.manifest import lookup, manifest_times
 from autograder.gradebook.store import Gradebook, Scanned
-from autograder.grading import DEFAULT_CALL_TIMEOUT, Job, grade_jobs, grader_version
+from autograder.grading import Job, grade_jobs, grader_version
 from autograder.intake import Intake, IntakeError, failing_module, read_folder, student_modules
 from autograder.names import student_id_from_folder
 from autograder.results import SubmissionResult
@@ -223,7 +223,7 @@ Grader = Callable[..., list[SubmissionResult]]
 
 
 def grade_course(course: Course, topics: list[str] | None = None, *, force: bool = False,
-                 workers: int | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT, wait: float = 0.0,
+                 workers: int | None = None, call_timeout: float | None = None, wait: float = 0.0,
                  grader: Grader = grade_jobs, on_plan: Callable[[int, int], None] | None = None,
                  on_result: Callable[[SubmissionResult], None] | None = None,
                  budget: Budget | None = None, cluster: ClusterSettings | None = None) -> SyncReport:

@@ -21,11 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autograder.sandbox import tiers
 from autograder.sandbox.isolation import Limits
 from autograder.sandbox.wire import Ref, WireError, decode, encode, recv_message, send_message, send_request
+
+if TYPE_CHECKING:
+    from autograder.calibration import CallLimits
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # folder holding the autograder package
 
@@ -310,6 +313,7 @@ class Sandbox:
 
 
 SPIN_SECONDS = 0.0002
+CPU_POLL = 0.01  # how often a call held to a CPU-time limit reads the worker's CPU time
 OUTPUT_TIMEOUT = 1.0  # reading printed output runs no student code but a flush of a replaced stdout
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -345,13 +349,17 @@ class Connection:
         except (OSError, IndexError, ValueError):
             return 0.0
 
-    def request(self, message: Any, timeout: float) -> Any:
+    def request(self, message: Any, timeout: float, cpu_limit: float | None = None) -> Any:
+        """Send ``message`` and return the reply; at most ``timeout`` wall seconds and, when
+        given, ``cpu_limit`` seconds of the worker's CPU time (then the worker is killed)."""
         if not self.alive:
             raise WorkerCrashed("the worker is gone")
         try:
             self.sock.settimeout(max(timeout, 0.001))
             send_request(self.sock, message)
             _spin_until_readable(self.sock)
+            if cpu_limit is not None:
+                self._await_reply(timeout, cpu_limit)
             reply = recv_message(self.sock)
         except TimeoutError:
             self.kill()
@@ -366,6 +374,29 @@ class Connection:
             self.kill()
             raise WorkerCrashed(f"your code {reply[1] if len(reply) > 1 else 'exited'}")
         return reply
+
+    def _await_reply(self, timeout: float, cpu_limit: float) -> None:
+        """Wait until the reply is readable; kill the worker once it has used ``cpu_limit`` CPU
+        seconds on this request (raising ``StudentTimeout``), or raise ``TimeoutError`` at ``timeout``.
+
+        CPU time is read only while waiting (from /proc, every ``CPU_POLL`` s), so a fast reply
+        costs nothing extra; the first poll, before the first reading, counts as spent.
+        """
+        start = time.perf_counter()
+        cpu_start = None
+        while True:
+            left = timeout - (time.perf_counter() - start)
+            if left <= 0:
+                raise TimeoutError
+            if select.select([self.sock], [], [], min(left, CPU_POLL))[0]:
+                self.sock.settimeout(max(left, 0.001))
+                return
+            if cpu_start is None:
+                cpu_start = self.cpu_seconds() - CPU_POLL  # the poll just waited: at most this much was used
+            elif self.cpu_seconds() - cpu_start >= cpu_limit:
+                self.kill()
+                raise StudentTimeout(f"did not finish within {cpu_limit:.2g} s of CPU time "
+                                     "(an infinite loop, or far too slow)")
 
     def kill(self) -> None:
         """Kill the worker; as PID 1 of its namespace, everything it started dies too."""
@@ -416,6 +447,8 @@ class Submission:
     _requests: int = field(default=0, repr=False)  # requests sent; invalidates eagerly returned values
     _import_end: int = field(default=0, repr=False)  # output offsets in the live worker: end of import
     _taken: int = field(default=0, repr=False)  # ... and end of what take_output returned
+    call_limits: CallLimits | None = field(default=None, repr=False)  # per-function CPU limits (calibration)
+    timings: dict[str, float] | None = field(default=None, repr=False)  # records each function's slowest call
 
     # -------------------------------------------------------------- worker life
     def _connection(self) -> Connection:
@@ -469,6 +502,17 @@ class Submission:
                 return max(0.0, left), True
         return timeout, False
 
+    def _limited(self, cpu_limit: float) -> tuple[float, bool]:
+        """Like ``_timeout``, for a call held to ``cpu_limit`` CPU seconds: its wall limit."""
+        timeout = self.call_limits.wall_limit(cpu_limit)
+        if self.deadline is not None:
+            timeout = max(0.0, min(timeout, self.deadline - time.monotonic()))
+        if self.meter is not None:
+            left = self.meter.left(timeout)
+            if left < timeout:
+                return max(0.0, left), True
+        return timeout, False
+
     def request(self, message: tuple, where: str | Callable[[], str] = "your code", strike: str | None = None,
                 calls: int = 1) -> Any:
         """Send one request; translate the worker's answer into a value or an exception.
@@ -480,13 +524,19 @@ class Submission:
             raise StudentTimeout(f"{strike} timed out earlier, so it was not called again")
         conn = self._connection()
         self._requests += 1
-        timeout, by_budget = self._timeout(calls)
+        cpu_limit = None
+        if strike and self.call_limits is not None:  # a call: held to CPU time, from the reference's cost
+            cpu_limit = self.call_limits.cpu_limit(strike, after_timeout=bool(self._timed_out), calls=calls)
+            timeout, by_budget = self._limited(cpu_limit)
+        else:
+            timeout, by_budget = self._timeout(calls)
         if timeout <= 0:
             if by_budget:
                 raise BudgetSpent(self.meter.spent_message())
             raise StudentTimeout("this check ran out of time")
+        started = time.perf_counter()
         try:
-            reply = conn.request(message, timeout)
+            reply = conn.request(message, timeout, cpu_limit)
         except StudentTimeout as exc:
             if by_budget:
                 raise BudgetSpent(self.meter.spent_message()) from None
@@ -497,6 +547,9 @@ class Submission:
         except WorkerCrashed as exc:
             where = where() if callable(where) else where
             raise WorkerCrashed(f"{where}: {exc}") from None
+        if self.timings is not None and strike:
+            took = (time.perf_counter() - started) / max(1, calls)
+            self.timings[strike] = max(took, self.timings.get(strike, 0.0))
         return self._answer(reply, where, batch=message[0] == "batch")
 
     def _answer(self, reply: tuple, where: str | Callable[[], str], batch: bool = False) -> Any:

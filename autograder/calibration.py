@@ -1,0 +1,146 @@
+"""Per-call time limits derived from the reference solution's own cost.
+
+A flat 2 s per call let a function that never returns cost seconds per topic (every check
+and every other function that calls it waits out its own limit). Instead, the reference
+``solutions/<topic>.py`` is graded once (per grader version, cached on disk) recording how
+long each function's calls take; a student's call may then use ``factor`` times that much
+CPU time, never less than ``floor`` (room for a correct solution written with Python loops)
+and never more than the instructor's ceiling. After a submission's first time-out its later
+calls get a tighter limit: one looping function (often called by others) then costs about
+half a second for the whole topic.
+
+CPU time, not wall time, is what a call is held to, so a loaded machine does not fail
+correct code; wall time may run to ``wall_factor`` times the CPU limit (a call that sleeps
+or blocks uses no CPU time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autograder.sandbox import Sandbox
+
+FLOOR = 0.25  # CPU seconds any call may take: a Python-loop solution over the graders' inputs fits
+FACTOR = 50.0  # times the reference's slowest call of the same function
+TIGHT_FLOOR = 0.05  # after the submission's first time-out
+TIGHT_FACTOR = 10.0
+WALL_FACTOR = 4.0  # wall time a call may take, per CPU second of its limit (a loaded machine)
+WALL_EXTRA = 0.25  # ... plus this much (scheduling, a worker start)
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """CPU-time limits for calls into one submission's functions, from the reference's timings.
+
+    ``reference`` maps a function (or class) name to the slowest call of it the reference
+    made under the graders, in seconds; a name the reference never called gets ``ceiling``.
+    """
+
+    reference: dict[str, float] = field(default_factory=dict)
+    ceiling: float = 2.0
+    floor: float = FLOOR
+    factor: float = FACTOR
+    tight_floor: float = TIGHT_FLOOR
+    tight_factor: float = TIGHT_FACTOR
+
+    def cpu_limit(self, name: str, after_timeout: bool = False, calls: int = 1) -> float:
+        """CPU seconds ``calls`` calls of ``name`` sent together may take (tighter once the
+        submission has timed out). The floor is for the whole request: a pipeline of 50 steps
+        may take 50 times the factor's share, but not 50 floors."""
+        calls = max(1, calls)
+        ref = self.reference.get(name)
+        if ref is None:
+            return self.ceiling * calls
+        floor, factor = (self.tight_floor, self.tight_factor) if after_timeout else (self.floor, self.factor)
+        return min(self.ceiling * calls, max(floor, factor * ref * calls))
+
+    @staticmethod
+    def wall_limit(cpu_limit: float) -> float:
+        """Wall seconds a call held to ``cpu_limit`` CPU seconds may take."""
+        return WALL_FACTOR * cpu_limit + WALL_EXTRA
+
+
+_memo: dict[tuple[str, str], dict[str, float]] = {}
+
+
+def cache_dir() -> Path:
+    """Where reference timings are kept: $DEEPGRADE_CACHE, else $XDG_CACHE_HOME/deepgrade, else ~/.cache/deepgrade."""
+    if os.environ.get("DEEPGRADE_CACHE"):
+        return Path(os.environ["DEEPGRADE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "deepgrade"
+
+
+def reference_path(topic: str) -> Path:
+    from autograder.grading import GRADERS_DIR
+
+    return GRADERS_DIR.parents[1] / "solutions" / f"{topic}.py"
+
+
+def reference_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, float] | None:
+    """The slowest call of each function when the graders run the reference (None: no reference).
+
+    Measured once per grader version and machine, then read from the cache.
+    """
+    from autograder.grading import grader_version
+
+    ref = reference_path(topic)
+    if not ref.is_file():
+        return None
+    version = grader_version(topic)
+    key = (topic, version)
+    if key in _memo:
+        return _memo[key]
+    path = cache_dir() / "calibration" / f"{topic}-{version}-py{sys.version_info[0]}{sys.version_info[1]}.json"
+    try:
+        timings = {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        timings = measure(topic, ref.read_bytes(), sandbox)
+        _save(path, timings)
+    _memo[key] = timings
+    return timings
+
+
+def measure(topic: str, source: bytes, sandbox: Sandbox | None = None, runs: int = 2) -> dict[str, float]:
+    """Grade ``source`` as the submission for ``topic`` and return each function's slowest call.
+
+    Timed in wall time from this process: a busy machine only ever makes a call look slower
+    (never faster), so the smallest of ``runs`` gradings is the closest to the real cost.
+    """
+    from autograder.grading import DEFAULT_CALL_TIMEOUT, Job, run_session
+
+    best: dict[str, float] = {}
+    for _ in range(runs):
+        timings: dict[str, float] = {}
+        run_session([Job("reference", topic, {f"{topic}.py": source})], lambda r: None,
+                    call_timeout=DEFAULT_CALL_TIMEOUT, sandbox=sandbox, timings=timings)
+        best = {name: min(t, best.get(name, t)) for name, t in timings.items()}
+    return best
+
+
+def _save(path: Path, timings: dict[str, float]) -> None:
+    """Write atomically (grading processes may calibrate at the same time); a cache that
+    cannot be written only costs the next run a calibration."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(timings, fh, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def call_limits(topic: str, ceiling: float, sandbox: Sandbox | None = None) -> CallLimits | None:
+    """Limits for ``topic``'s calls, at most ``ceiling`` CPU seconds each (None: no reference to measure)."""
+    timings = reference_timings(topic, sandbox)
+    if timings is None:
+        return None
+    return CallLimits(reference=timings, ceiling=ceiling)

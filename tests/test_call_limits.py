@@ -1,0 +1,98 @@
+"""Per-call CPU-time limits from the reference's own cost (issue 12, target 2).
+
+A function that never returns must cost little for the whole topic, however many checks and
+other functions call it, and a correct solution written with Python loops must keep full marks.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from autograder.calibration import CallLimits, call_limits, reference_path
+from autograder.grading import grade_file
+
+CORPUS = Path(__file__).parent / "slow_corpus"
+LIMIT = re.compile(r"did not finish within ([0-9.]+) s( of CPU time)?")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def own_cache(tmp_path_factory):
+    """Calibrate into a cache of this module's own (the first test measures the references)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DEEPGRADE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
+def test_limits_follow_the_reference_with_a_floor_and_a_ceiling():
+    limits = CallLimits(reference={"fast": 0.0001, "slow": 0.01, "slowest": 0.5}, ceiling=2.0)
+    assert limits.cpu_limit("fast") == 0.25  # the floor: room for Python loops
+    assert limits.cpu_limit("slow") == pytest.approx(0.5)  # 50 times the reference
+    assert limits.cpu_limit("slowest") == 2.0  # never past the instructor's ceiling
+    assert limits.cpu_limit("unknown") == 2.0  # never measured: the ceiling
+    assert limits.cpu_limit("fast", after_timeout=True) == 0.05
+    assert limits.cpu_limit("slow", after_timeout=True) == pytest.approx(0.1)
+    # a pipeline of 50 steps: 50 times the factor's share, one floor
+    assert limits.cpu_limit("fast", calls=50) == 0.25
+    assert limits.cpu_limit("slow", calls=50) == pytest.approx(25 * 2 / 2)
+    assert limits.wall_limit(0.25) > 0.25  # a loaded machine gets room in wall time
+
+
+def test_calibration_measures_every_function_of_the_reference():
+    limits = call_limits("activations", 2.0)
+    assert reference_path("activations").is_file()
+    assert set(limits.reference) >= {"sigmoid", "sigmoid_derivative", "layer_gradient_norms", "diagnose_gradients"}
+    assert all(0 < t < 1.0 for t in limits.reference.values())
+
+
+@pytest.mark.parametrize("topic", sorted(p.stem.removesuffix("_loops") for p in CORPUS.glob("*_loops.py")))
+def test_correct_python_loop_solutions_keep_full_marks(topic):
+    result = grade_file(topic, CORPUS / f"{topic}_loops.py")
+    lost = {c.check_id: c.output for c in result.checks if c.score < c.max_score}
+    assert result.score == result.max_score == 100, lost
+
+
+def looping_sigmoid(tmp_path: Path, body: str) -> Path:
+    """The reference activations with ``sigmoid`` replaced by ``body`` (which never returns)."""
+    source = reference_path("activations").read_text()
+    start = source.index("def sigmoid(")
+    end = source.index("def sigmoid_derivative(")
+    path = tmp_path / "activations.py"
+    path.write_text(source[:start] + f"def sigmoid(z):\n    {body}\n\n\n" + source[end:])
+    return path
+
+
+def test_a_looping_function_costs_half_a_second_for_the_whole_topic(tmp_path, monkeypatch):
+    # Reference timings as a quiet machine measures them (a loaded one only makes them
+    # larger, and the limits more generous), so the limits chosen are known here.
+    import autograder.calibration as calibration
+
+    fast = dict.fromkeys(call_limits("activations", 2.0).reference, 0.002)
+    monkeypatch.setattr(calibration, "reference_timings", lambda topic, sandbox=None: fast)
+    # sigmoid loops; sigmoid_derivative and layer_gradient_norms call it (as eve's do).
+    result = grade_file("activations", looping_sigmoid(tmp_path, "while True:\n        pass"))
+    limits = [(c.check_id, LIMIT.search(c.output)) for c in result.checks]
+    timed_out = {check: float(m.group(1)) for check, m in limits if m}
+    assert all(m.group(2) for _, m in limits if m), "calls are held to CPU time"
+    assert "sigmoid_values" in timed_out and len(timed_out) >= 2
+    assert sum(timed_out.values()) <= 0.5, timed_out  # the CPU time all its time-outs may cost
+    assert result.execution_time < 5.0  # was 3 x 2 s before; wall limits bound it even under load
+    # everything that does not call sigmoid still scores
+    passed = {c.check_id for c in result.checks if c.score == c.max_score}
+    assert {"relu_derivative_values", "elu_derivative_values"} <= passed
+
+
+def test_a_sleeping_function_is_stopped_by_its_wall_limit(tmp_path):
+    result = grade_file("activations", looping_sigmoid(tmp_path, "import time; time.sleep(60)"))
+    first = result.check("sigmoid_values").output
+    m = LIMIT.search(first)
+    assert m and not m.group(2), first  # no CPU used: the wall limit stopped it
+    assert float(m.group(1)) == pytest.approx(CallLimits.wall_limit(0.25))
+
+
+def test_the_instructors_timeout_overrides_the_calibrated_limits(tmp_path):
+    result = grade_file("activations", looping_sigmoid(tmp_path, "while True:\n        pass"), call_timeout=0.3)
+    assert "did not finish within 0.3 s (an infinite loop" in result.check("sigmoid_values").output
