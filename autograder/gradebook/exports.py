@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from autograder.gradebook.course import Course
-from autograder.gradebook.store import Gradebook, Graded, Student
+from autograder.gradebook.store import Gradebook, Graded, Override, Student
 from autograder.names import printable
 from autograder.results import atomic_write, csv_text
 
@@ -63,11 +63,14 @@ class Row:
 
 def gradebook_table(course: Course, book: Gradebook) -> tuple[list[Column], list[Row]]:
     """Columns (assignments, then quizzes) and one row per student, in student id order."""
-    current = book.current()
+    current = book.current()  # staff overrides already applied to the counted scores
     by_cell: dict[tuple[str, str], Graded] = {(g.student_id, g.topic): g for g in current}
+    # An override can stand where nothing was graded (a lost upload, an exemption): it still counts.
+    lone = {(o.student_id, o.topic): o for o in book.overrides() if (o.student_id, o.topic) not in by_cell}
     columns = []
     for topic, a in course.assignments.items():
-        maxima = [g.max_score for g in current if g.topic == topic]
+        maxima = [g.max_score for g in current if g.topic == topic] + \
+            [o.max_score for o in lone.values() if o.topic == topic]
         graders_max = max(maxima) if maxima else 0.0
         columns.append(Column(topic, a.title, "assignment", a.points or graders_max, a.weight))
     quiz_rows = {(r["student_id"], r["quiz"]): r for r in book.quiz_scores()}
@@ -80,6 +83,11 @@ def gradebook_table(course: Course, book: Gradebook) -> tuple[list[Column], list
         for col in columns:
             if col.kind == "assignment":
                 g = by_cell.get((student.student_id, col.key))
+                o = lone.get((student.student_id, col.key))
+                if g is None and o is not None:
+                    row.cells[col.key] = round(o.score * col.possible / o.max_score, 4) if o.max_score else 0.0
+                    row.detail[col.key] = {"override": _override_detail(o)}
+                    continue
                 if g is None:
                     row.cells[col.key] = None
                     continue
@@ -92,6 +100,8 @@ def gradebook_table(course: Course, book: Gradebook) -> tuple[list[Column], list
                     "graded_at": g.graded_at.isoformat(), "grader_version": g.grader_version,
                     "gradings": g.gradings,
                 }
+                if g.override is not None:
+                    row.detail[col.key]["override"] = _override_detail(g.override)
             else:
                 r = quiz_rows.get((student.student_id, col.key))
                 if r is None:
@@ -103,6 +113,11 @@ def gradebook_table(course: Course, book: Gradebook) -> tuple[list[Column], list
                                        "graded_at": r["graded_at"]}
         rows.append(row)
     return columns, rows
+
+
+def _override_detail(o: Override) -> dict:
+    return {"score": o.score, "max_score": o.max_score, "reason": o.reason, "set_by": o.set_by,
+            "set_at": o.set_at.isoformat()}
 
 
 def _num(x: float | None) -> str:
@@ -209,10 +224,13 @@ def text_table(course: Course, book: Gradebook) -> str:
         cells = []
         for c, w in zip(columns, widths):
             value = r.cells.get(c.key)
-            late = "*" if r.detail.get(c.key, {}).get("late_days") else " "
+            detail = r.detail.get(c.key, {})
+            late = "!" if "override" in detail else "*" if detail.get("late_days") else " "
             cells.append(("-" if value is None else f"{value:g}{late}").rjust(w))
         lines.append(shown[r.student.student_id].ljust(width) + "  " + "  ".join(cells)
                      + f"   {r.weighted_percent(columns):5.1f}%")
     if any(r.detail.get(c.key, {}).get("late_days") for r in rows for c in columns):
         lines.append("(* late: the late penalty is applied)")
+    if any("override" in r.detail.get(c.key, {}) for r in rows for c in columns):
+        lines.append("(! score set by staff: see `deepgrade student <id>`)")
     return "\n".join(lines)

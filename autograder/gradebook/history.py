@@ -20,7 +20,9 @@ def student_history(course: Course, book: Gradebook, student_id: str) -> str | N
     lines = [head, "=" * len(head)]
     history = book.history(student_id)
     extensions = {r["topic"]: r for r in book.extensions(student_id)}
-    for topic in [*course.topics, *sorted({h["submission"]["topic"] for h in history} - set(course.topics))]:
+    overrides = {o.topic: o for o in book.overrides(student_id)}
+    seen = {h["submission"]["topic"] for h in history} | {o.topic for o in book.overrides(student_id)}
+    for topic in [*course.topics, *sorted(seen - set(course.topics))]:
         subs = [h for h in history if h["submission"]["topic"] == topic]
         a = course.assignments.get(topic)
         title = f"{a.title} ({topic})" if a and a.title != topic else topic
@@ -30,6 +32,10 @@ def student_history(course: Course, book: Gradebook, student_id: str) -> str | N
             due += f", extended by {ext['days']:g} day(s) to {course.local(course.deadline(student_id, topic))}"
         lines.append("")
         lines.append(f"{title}: {due}")
+        o = overrides.get(topic)
+        if o is not None:
+            lines.append(f"  score set by staff: {o.score:g}/{o.max_score:g} (counts instead of the graded score) "
+                         f"by {printable(o.set_by)} on {course.local(o.set_at)}; reason: {printable(o.reason)}")
         if not subs:
             lines.append("  no submission")
             continue

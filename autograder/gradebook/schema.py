@@ -142,6 +142,20 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 3 -> 4: staff overrides: a score set by hand (with a reason) for a student's assignment. It replaces the
+    # graded score wherever the counted score is read (exports, class report, `deepgrade student`, the service).
+    """
+    CREATE TABLE overrides (
+        student_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        score REAL NOT NULL,                    -- final points, out of max_score
+        max_score REAL NOT NULL,
+        reason TEXT NOT NULL,
+        set_by TEXT NOT NULL,                   -- the staff account
+        set_at TEXT NOT NULL,
+        PRIMARY KEY (student_id, topic)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

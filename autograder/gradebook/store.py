@@ -8,6 +8,7 @@ whole results or nothing for that student.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
@@ -75,10 +76,24 @@ class Graded:
     final_score: float
     gradings: int  # how many times this submission was graded (more than 1: regraded)
     result: SubmissionResult
+    override: Override | None = None  # set: final_score is the staff's score, not the grader's
 
     @property
     def percent(self) -> float:
         return 100.0 * self.final_score / self.max_score if self.max_score else 0.0
+
+
+@dataclass(frozen=True)
+class Override:
+    """A score set by staff for a student's assignment: it counts instead of the graded score."""
+
+    student_id: str
+    topic: str
+    score: float
+    max_score: float
+    reason: str
+    set_by: str
+    set_at: datetime
 
 
 @dataclass(frozen=True)
@@ -336,7 +351,51 @@ class Gradebook:
         if student_id is not None:
             sql, args = sql + " AND s.student_id = ?", [*args, student_id]
         rows = self.conn.execute(sql + " ORDER BY s.topic, s.student_id", args).fetchall()
-        return [self._graded(r) for r in rows]
+        overrides = {(o.student_id, o.topic): o for o in self.overrides(student_id=student_id)}
+        return [self._with_override(self._graded(r), overrides.get((r["student_id"], r["topic"]))) for r in rows]
+
+    @staticmethod
+    def _with_override(g: Graded, o: Override | None) -> Graded:
+        """The counted result with the staff's score in place of the grader's (checks stay as graded)."""
+        if o is None:
+            return g
+        score = o.score * g.max_score / o.max_score if o.max_score and g.max_score else o.score
+        return dataclasses.replace(g, final_score=round(score, 4), override=o)
+
+    # ------------------------------------------------------------------ staff overrides
+    def overrides(self, student_id: str | None = None) -> list[Override]:
+        """Every staff override (of one student), by topic."""
+        sql, args = "SELECT * FROM overrides", ()
+        if student_id is not None:
+            sql, args = sql + " WHERE student_id = ?", (student_id,)
+        return [Override(r["student_id"], r["topic"], r["score"], r["max_score"], r["reason"], r["set_by"],
+                         parse_iso(r["set_at"]))
+                for r in self.conn.execute(sql + " ORDER BY student_id, topic", args)]
+
+    def override(self, student_id: str, topic: str) -> Override | None:
+        return next((o for o in self.overrides(student_id) if o.topic == topic), None)
+
+    def set_override(self, student_id: str, topic: str, score: float, max_score: float, reason: str,
+                     set_by: str) -> Override:
+        """Set (or replace) the score that counts for ``student_id`` on ``topic``; a reason is required."""
+        reason = reason.strip()
+        if not reason:
+            raise ValueError("give a reason for the override (the student sees it)")
+        if not 0 <= score <= max_score:
+            raise ValueError(f"the score must be between 0 and {max_score:g}")
+        with self.transaction() as db:
+            self._ensure_student(db, student_id)
+            db.execute("INSERT OR REPLACE INTO overrides VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (student_id, topic, score, max_score, reason, set_by, iso(now_utc())))
+        override = self.override(student_id, topic)
+        assert override is not None
+        return override
+
+    def clear_override(self, student_id: str, topic: str) -> bool:
+        """Let the graded score count again; False when there was no override."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM overrides WHERE student_id = ? AND topic = ?",
+                              (student_id, topic)).rowcount > 0
 
     def graded_submission(self, submission_id: int) -> Graded | None:
         """One submission (current or not) with its latest grading; None while ungraded."""
@@ -358,7 +417,7 @@ class Gradebook:
     def counts(self) -> dict[str, int]:
         """Rows per table (for tests and `deepgrade student`'s footer)."""
         tables = ["students", "submissions", "runs", "gradings", "check_results", "quiz_scores", "quiz_items",
-                  "extensions"]
+                  "extensions", "overrides"]
         return {t: int(self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in tables}
 
     # ------------------------------------------------------------------ quizzes

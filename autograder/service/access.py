@@ -19,6 +19,7 @@ ACTIONS: dict[str, str] = {
     "view_dashboard": "staff",   # the class table, the queue, the audit log
     "view_student": "staff",     # any student's submissions and feedback
     "regrade": "staff",
+    "override": "staff",         # set or clear a student's counted score by hand (with a reason)
     "view_report": "staff",
     "download_export": "staff",
 }

@@ -250,6 +250,7 @@ def _home_rows(service: Service, student_id: str) -> list[dict]:
     course = service.course
     with service.book() as book:
         counted = {g.topic: g for g in book.current(student_id=student_id)}
+        overrides = {o.topic: o for o in book.overrides(student_id)}
         out = []
         for topic, a in course.assignments.items():
             subs = book.conn.execute("SELECT id FROM submissions WHERE student_id = ? AND topic = ? ORDER BY id DESC",
@@ -257,7 +258,7 @@ def _home_rows(service: Service, student_id: str) -> list[dict]:
             state = submissions.status(book, subs[0]["id"])["state"] if subs else "not submitted"
             out.append({"topic": topic, "title": a.title, "deadline": course.local(course.deadline(student_id, topic)),
                         "extension": course.extension_days(student_id, topic), "state": state,
-                        "counted": counted.get(topic), "n": len(subs)})
+                        "counted": counted.get(topic), "override": overrides.get(topic), "n": len(subs)})
     return out
 
 
@@ -278,6 +279,7 @@ def _assignment_context(service: Service, student_id: str, topic: str) -> dict:
     a = course.assignments[topic]
     with service.book() as book:
         counted = next(iter(book.current(topic=topic, student_id=student_id)), None)
+        override = book.override(student_id, topic)
         rows = book.conn.execute("SELECT * FROM submissions WHERE student_id = ? AND topic = ? ORDER BY id DESC",
                                  (student_id, topic)).fetchall()
         history = []
@@ -291,7 +293,7 @@ def _assignment_context(service: Service, student_id: str, topic: str) -> dict:
     return {"assignment": a, "topic": topic, "deadline": course.local(course.deadline(student_id, topic)),
             "due": course.local(a.due), "extension": course.extension_days(student_id, topic),
             "window_end": course.local(end) if end else "", "closed": end is not None and now_utc() > end,
-            "counted": counted, "history": history, "policy": a.late.describe(),
+            "counted": counted, "override": override, "history": history, "policy": a.late.describe(),
             "pending": any(h["state"] in ("queued", "grading") for h in history),
             "settings": service.settings}
 
@@ -373,6 +375,7 @@ def _submission_context(service: Service, row: Any) -> dict:
             ctx.update(feedback_context(course, graded, now=datetime.now(timezone.utc), class_percents=percents,
                                         name=student.name if student else ""))
             ctx["counted_now"] = bool(row["is_current"])
+            ctx["override"] = book.override(row["student_id"], row["topic"])
         ctx["assignment"] = course.assignments.get(row["topic"])
     return ctx
 
@@ -460,7 +463,7 @@ async def staff_student(request: Request) -> Response:
     ctx = await run_in_threadpool(_student_context, service, student_id)
     if ctx is None:
         raise HTTPException(404)
-    return page(request, "service/student.html", **ctx)
+    return page(request, "service/student.html", message=request.query_params.get("m", "")[:300], **ctx)
 
 
 def _student_context(service: Service, student_id: str) -> dict | None:
@@ -476,7 +479,61 @@ def _student_context(service: Service, student_id: str) -> dict | None:
                          "received": course.local(datetime.fromisoformat(s["submitted_at"])),
                          "source": s["time_source"], "current": bool(s["is_current"]), "late_days": s["late_days"],
                          "gradings": [dict(g) for g in item["gradings"]]})
-    return {"student": student, "subs": subs}
+        counted = {g.topic: g for g in book.current(student_id=student_id)}
+        overrides = {o.topic: o for o in book.overrides(student_id)}
+    scores = []
+    for topic, a in course.assignments.items():
+        g, o = counted.get(topic), overrides.get(topic)
+        scores.append({"topic": topic, "title": a.title, "graded": g, "override": o,
+                       "set_at": course.local(o.set_at) if o else "",
+                       "max": override_max(course, topic, g)})
+    return {"student": student, "subs": subs, "scores": scores}
+
+
+def override_max(course: Course, topic: str, counted: Any) -> float | None:
+    """What an override is out of: the counted grading's maximum, else the assignment's points (None: unknown)."""
+    if counted is not None and counted.max_score:
+        return float(counted.max_score)
+    return float(course.assignments[topic].points) if course.assignments[topic].points else None
+
+
+async def override(request: Request) -> Response:
+    """Set or clear (``clear`` in the form) a student's counted score for one assignment."""
+    actor = await _require(request, "override")
+    form = await form_with_csrf(request)
+    student_id, topic = str(form.get("student", ""))[:200], str(form.get("topic", ""))
+    message = await run_in_threadpool(_override, svc(request), actor, student_id, topic, form)
+    return RedirectResponse(f"/staff/students/{quote(student_id, safe='')}?m={quote(message)}", 303)
+
+
+def _override(service: Service, actor: Actor, student_id: str, topic: str, form: Any) -> str:
+    course = service.course
+    with service.book() as book:
+        if book.student(student_id) is None or topic not in course.assignments:
+            raise HTTPException(404)
+        if form.get("clear"):
+            if book.clear_override(student_id, topic):
+                submissions.audit(book, actor.id, "override cleared", f"{student_id} {topic}",
+                                  "the graded score counts again")
+                return f"Override of {topic} cleared: the graded score counts again."
+            return f"{topic} had no override."
+        counted = next(iter(book.current(topic=topic, student_id=student_id)), None)
+        top = override_max(course, topic, counted)
+        if top is None:
+            raise HTTPException(400, f"{topic} has nothing graded and no points in deepgrade.toml, so a score "
+                                     "cannot be set yet.")
+        try:
+            score = float(str(form.get("score", "")).strip())
+        except ValueError:
+            raise HTTPException(400, f"The score must be a number from 0 to {top:g}.") from None
+        reason = str(form.get("reason", "")).strip()[:500]
+        try:
+            o = book.set_override(student_id, topic, score, top, reason, actor.id)
+        except ValueError as exc:
+            raise HTTPException(400, f"Not set: {exc}.") from None
+        submissions.audit(book, actor.id, "override", f"{student_id} {topic}",
+                          f"{o.score:g}/{o.max_score:g}: {o.reason}")
+    return f"{topic}: {o.score:g}/{o.max_score:g} set by staff now counts."
 
 
 async def regrade(request: Request) -> Response:
@@ -608,6 +665,7 @@ ROUTES: list[tuple[str, Callable, list[str], str | None]] = [
     ("/staff", dashboard, ["GET"], "view_dashboard"),
     ("/staff/students/{student_id}", staff_student, ["GET"], "view_student"),
     ("/staff/regrade", regrade, ["POST"], "regrade"),
+    ("/staff/override", override, ["POST"], "override"),
     ("/staff/report", report, ["GET"], "view_report"),
     ("/staff/export/{fmt}", export, ["GET"], "download_export"),
 ]
