@@ -18,7 +18,36 @@ from autograder import __version__
 from autograder.cluster.cli import cluster_options
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A command group whose add-on command modules (quizzes, service, interop, ...) are
+    imported only when a command outside the core ones is asked for, or listed: `deepgrade
+    grade` must not pay for the quiz engine's or the web service's imports."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: list[Any] = []  # functions that register commands on this group
+
+    def lazy(self, registrar: Any) -> None:
+        """Call ``registrar`` (which adds commands to this group) the first time they are needed."""
+        self.pending.append(registrar)
+
+    def load_all(self) -> None:
+        while self.pending:
+            self.pending.pop(0)()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and self.pending:
+            self.load_all()
+            found = super().get_command(ctx, cmd_name)
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.load_all()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="deepgrade")
 def main() -> None:
     """Autograder and quiz builder for a deep-learning course on training pitfalls.
@@ -404,7 +433,7 @@ def _register_quiz_commands() -> None:
     main.add_command(quiz)
 
 
-_register_quiz_commands()
+main.lazy(_register_quiz_commands)
 
 
 def _register_interop_commands() -> None:
@@ -413,7 +442,7 @@ def _register_interop_commands() -> None:
     register(main)
 
 
-_register_interop_commands()
+main.lazy(_register_interop_commands)
 
 
 def _register_mutants_commands() -> None:
@@ -422,7 +451,7 @@ def _register_mutants_commands() -> None:
     register(main)
 
 
-_register_mutants_commands()
+main.lazy(_register_mutants_commands)
 
 
 def _register_similarity_commands() -> None:
@@ -431,7 +460,7 @@ def _register_similarity_commands() -> None:
     register(main)
 
 
-_register_similarity_commands()
+main.lazy(_register_similarity_commands)
 
 
 def _register_service_commands() -> None:
@@ -440,7 +469,7 @@ def _register_service_commands() -> None:
     register(main)
 
 
-_register_service_commands()
+main.lazy(_register_service_commands)
 
 
 def _register_sandbox_commands() -> None:
@@ -449,7 +478,7 @@ def _register_sandbox_commands() -> None:
     register(main)
 
 
-_register_sandbox_commands()
+main.lazy(_register_sandbox_commands)
 
 if __name__ == "__main__":
     main()

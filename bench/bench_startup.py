@@ -1,0 +1,85 @@
+"""Start-up of `deepgrade grade <topic>` for one submission (issue 12, target 5: at most 0.4 s).
+
+Prints the wall time of the whole command for one correct student, as a .py and as the same
+code in a notebook (runs interleaved, so a busy machine slows both alike), the time to
+import the CLI, and the time of a looping function for the whole topic (target 2).
+
+    python bench/bench_startup.py [--runs 7] [--topic activations]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def notebook(source: str) -> str:
+    """The source as a one-code-cell notebook."""
+    cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+            "source": source.splitlines(keepends=True)}
+    return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def timed(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--topic", default="activations")
+    args = parser.parse_args()
+    deepgrade = shutil.which("deepgrade") or "deepgrade"
+    source = (ROOT / "solutions" / f"{args.topic}.py").read_text()
+    with tempfile.TemporaryDirectory() as tmp:
+        py_dir, nb_dir, loop_dir = Path(tmp, "py"), Path(tmp, "nb"), Path(tmp, "loop")
+        (py_dir / "ann").mkdir(parents=True)
+        (nb_dir / "ann").mkdir(parents=True)
+        (py_dir / "ann" / f"{args.topic}.py").write_text(source)
+        (nb_dir / "ann" / f"{args.topic}.ipynb").write_text(notebook(source))
+        out = Path(tmp, "out")
+        commands = {
+            ".py": [deepgrade, "grade", args.topic, str(py_dir), "--out", str(out)],
+            ".ipynb": [deepgrade, "grade", args.topic, str(nb_dir), "--out", str(out)],
+            "import cli": [sys.executable, "-c", "import cli"],
+        }
+        timed(commands[".py"])  # the first run calibrates the reference (cached afterwards)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):
+            for name, command in commands.items():
+                times[name].append(timed(command))
+        print(f"deepgrade grade {args.topic}, one submission, {args.runs} interleaved runs (wall seconds):")
+        for name, values in times.items():
+            print(f"  {name:<11} median {statistics.median(values):.3f}  min {min(values):.3f}")
+        extra = statistics.median(times[".ipynb"]) - statistics.median(times[".py"])
+        print(f"  notebook costs {extra:+.3f} s over the .py (median), {min(times['.ipynb']) - min(times['.py']):+.3f} s (min)")
+        if args.topic == "activations":
+            loop = source[: source.index("def sigmoid(")] + "def sigmoid(z):\n    while True:\n        pass\n\n\n" \
+                + source[source.index("def sigmoid_derivative("):]
+            (loop_dir / "ann").mkdir(parents=True)
+            (loop_dir / "ann" / "activations.py").write_text(loop)
+            flat = [deepgrade, "grade", "activations", str(loop_dir), "--out", str(out), "--json"]
+            for label, extra_args in (("calibrated limits", []), ("flat --timeout 2", ["--timeout", "2"])):
+                start = time.perf_counter()
+                done = subprocess.run(flat + extra_args, check=True, capture_output=True, text=True, cwd=ROOT)
+                wall = time.perf_counter() - start
+                result = json.loads((out / "ann" / "results.json").read_text()) if (out / "ann").exists() else {}
+                spent = result.get("execution_time", float("nan"))
+                print(f"a sigmoid that never returns (3 functions call it), {label}: grading time {spent:.2f} s, "
+                      f"command {wall:.2f} s")
+                del done
+
+
+if __name__ == "__main__":
+    main()
