@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -120,20 +122,45 @@ def test_an_odd_object_mid_chain_stays_in_the_worker_until_fetched():
         sub.close()
 
 
-def test_a_pipeline_that_loops_times_out_with_the_sum_of_its_limits_and_strikes():
+def test_a_call_that_loops_in_a_pipeline_times_out_at_its_own_limit_and_is_named():
     sub = make(timeout=0.3)
     try:
         pipe = sub.pipeline()
         counter = pipe.call(sub.Counter)
+        pipe.fetch(pipe.call(sub.double, 2))
         pipe.call(counter.loop, 1)
-        with pytest.raises(StudentTimeout, match=r"did not finish within 0.6 s"):
+        pipe.call(sub.double, 3)
+        with pytest.raises(StudentTimeout, match=r"^Counter\.loop\(\.\.\.\) did not finish within 0.3 s") as info:
             pipe.run()
+        assert info.value.step == 3 and info.value.fetched == [4]
         # a failed pipeline's values are never bound to anything
         with pytest.raises(ValueError, match="before the pipeline has run to its end"):
             counter.fetch()
         with pytest.raises(StudentTimeout, match="timed out earlier"):  # the strike holds for Counter
             sub.Counter().loop(1)
-        assert sub.double(2).fetch() == 4
+        assert sub.double(2).fetch() == 4  # a fresh worker
+    finally:
+        sub.close()
+
+
+def test_a_call_that_defeats_the_step_timers_meets_the_limit_of_the_whole_batch():
+    source = CHAIN + """
+import signal
+
+def stubborn(x):
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGPROF})
+    while True:
+        pass
+"""
+    sub = make(source, timeout=0.3)
+    try:
+        pipe = sub.pipeline()
+        pipe.call(sub.stubborn, 1)
+        pipe.call(sub.stubborn, 2)
+        start = time.monotonic()
+        with pytest.raises(StudentTimeout, match=r"^stubborn\(\.\.\.\) did not finish within 0.6 s"):
+            pipe.run()
+        assert time.monotonic() - start < 5
     finally:
         sub.close()
 
@@ -145,7 +172,7 @@ import gc
 from autograder.sandbox import worker as _w
 for obj in gc.get_objects():
     if type(obj) is _w.Worker:
-        obj.batch = lambda ops: ("step", 99, ("step", 0, ("ok",)), ())
+        obj.batch = lambda ops, *limits: ("step", 99, ("step", 0, ("ok",)), ())
 """
     sub = make(source)
     try:

@@ -404,9 +404,9 @@ def run_sequence(submission, name: str) -> None:
     seq = sequence(name)
     # The whole run is one pipeline (one round trip), every answer fetched; it is judged
     # afterwards, call by call, as if each had been fetched on its own.
+    clipper = submission.AdaptiveClipper(**seq.params)  # on its own: a time-out in the pipeline is then clip's
     pipe = submission.pipeline()
     steps_in_worker = pipe.put(seq.steps)  # one transfer instead of one per call
-    clipper = pipe.call(submission.AdaptiveClipper, **seq.params)
     for k in range(len(seq.steps)):
         pipe.fetch(pipe.call(clipper.clip, steps_in_worker[k]))
     try:

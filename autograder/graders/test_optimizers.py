@@ -226,8 +226,8 @@ def check_trajectory(submission, cls: str, kwargs: dict, params: list, grads: li
 
     # The whole trajectory is one pipeline (one round trip), every step fetched; it is judged
     # afterwards in the order the steps ran, as if each had been fetched on its own.
+    opt = getattr(submission, cls)(**kwargs)  # on its own: a time-out in the pipeline is then update's
     pipe = submission.pipeline()
-    opt = pipe.call(getattr(submission, cls), **kwargs)
     current = pipe.put(params)
     for step_grads in grads:
         current = pipe.call(opt.update, current, step_grads)
@@ -374,8 +374,8 @@ def optimizer_cases() -> list[tuple[str, dict, Callable]]:
 
 def run_student(submission, cls: str, kw: dict, params: list, grads: list) -> Trajectory:
     """The student's own trajectory, fetched after every update."""
+    opt = getattr(submission, cls)(**kw)
     pipe = submission.pipeline()
-    opt = pipe.call(getattr(submission, cls), **kw)
     current = pipe.put(params)
     for step_grads in grads:
         current = pipe.call(opt.update, current, step_grads)

@@ -96,8 +96,8 @@ def run_steps(submission, kwargs: dict, losses: list[float], until_true: bool = 
     the first True are not looked at, and a failure after it does not count: those calls
     would not have been made one by one.
     """
+    es = submission.EarlyStopping(**kwargs)  # on its own: a time-out in the pipeline is then step's
     pipe = submission.pipeline()
-    es = pipe.call(submission.EarlyStopping, **kwargs)
     for k, loss in enumerate(losses):
         pipe.fetch(pipe.call(es.step, loss, step_weights(k)))
     try:
@@ -138,8 +138,8 @@ def check_best_trace(submission, kwargs: dict, losses: list[float], epochs_too: 
     _, bests, epochs = simulate(losses, patience, min_delta)
     # One pipeline: after each step, its answer, best_loss and best_epoch are fetched (snapshots),
     # then judged in that order, as if each had been fetched on its own.
+    es = submission.EarlyStopping(**kwargs)
     pipe = submission.pipeline()
-    es = pipe.call(submission.EarlyStopping, **kwargs)
     for k, loss in enumerate(losses):
         pipe.fetch(pipe.call(es.step, loss, step_weights(k)))
         pipe.fetch(es.best_loss)

@@ -812,12 +812,27 @@ class Pipeline:
         calls = sum(1 for op in self.ops if op[0] == "call")
         first = next((i for i, op in enumerate(self.ops) if op[0] == "call"), 0)
         strike = next(iter(self.origins)) if len(self.origins) == 1 else None
+        step_cpu, step_wall = self._step_limits(strike)
         try:
-            outcomes = sub.request(("batch", self.ops), self.labels[first], strike=strike, calls=calls)
+            outcomes = sub.request(("batch", self.ops, step_cpu, step_wall), self._calls_label, strike=strike,
+                                   calls=calls)
         except _StepFailed as failed:
-            if not 0 <= failed.step < len(self.ops) or not failed.reply or failed.reply[0] not in ("error", "refused") \
-                    or len(failed.outcomes) != failed.step:
+            if not 0 <= failed.step < len(self.ops) or not failed.reply \
+                    or failed.reply[0] not in ("error", "refused", "timeout") or len(failed.outcomes) != failed.step:
                 raise WorkerCrashed(f"{self._where(first)}: unexpected reply from the worker") from None
+            if failed.reply[0] == "timeout":  # one call ran past the limit a request of its own has
+                if sub._conn is not None:
+                    sub._conn.kill()  # as after any time-out: what the call left running goes too
+                origin = self.made[failed.step]._origin if self.made[failed.step] is not None else None
+                if origin:
+                    sub._timed_out.add(origin)
+                within = (f"{step_cpu:.2g} s of CPU time" if failed.reply[1:2] == ("cpu",) and step_cpu
+                          else f"{step_wall:g} s")
+                exc = StudentTimeout(f"{self._where(failed.step)} did not finish within {within} "
+                                     "(an infinite loop, or far too slow)")
+                exc.step, exc.fetched = failed.step, [got for op, got in zip(self.ops, failed.outcomes)
+                                                      if op[0] == "fetch"]
+                raise exc from None
             try:
                 sub._answer(failed.reply, self.labels[failed.step])
                 raise WorkerCrashed(f"{self._where(failed.step)}: unexpected reply from the worker")
@@ -836,6 +851,21 @@ class Pipeline:
             elif op[0] == "fetch":
                 values.append(got)
         return values
+
+    def _step_limits(self, strike: str | None) -> tuple[float | None, float]:
+        """CPU and wall seconds each call of the batch may take: those of a request of its own."""
+        sub = self.sub
+        limits = getattr(sub, "call_limits", None)
+        if strike and limits is not None:
+            cpu = limits.cpu_limit(strike, after_timeout=bool(sub._timed_out))
+            return cpu, limits.wall_limit(cpu)
+        return None, sub.call_timeout
+
+    def _calls_label(self) -> str:
+        """What a time-out or crash of the whole batch names: the code it called (one function
+        when the pipeline calls only one, as a request of its own would name it)."""
+        labels = list(dict.fromkeys(self._where(i) for i, op in enumerate(self.ops) if op[0] == "call"))
+        return " or ".join(labels) if labels else "your code"
 
     def _where(self, i: int) -> str:
         label = self.labels[i]

@@ -6,8 +6,10 @@ view: the parent decodes replies as plain data and never believes more than that
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import struct
 import sys
 import traceback
@@ -127,15 +129,20 @@ class Worker:
         if op == "has":
             return ("ok", hasattr(self.objects[0], request[1]))
         if op == "batch":
-            return self.batch(request[1])
+            return self.batch(request[1], *request[2:4])
         if op == "output":
             start = request[1] if len(request) > 1 else 0
             end = request[2] if len(request) > 2 else None
             return ("ok", *read_output(self.output_path, start, end))
         raise ValueError(f"unknown request {op!r}")
 
-    def batch(self, ops: list) -> Any:
+    def batch(self, ops: list, step_cpu: float | None = None, step_wall: float | None = None) -> Any:
         """Run a pipeline of call/put/assign/fetch operations in order, in one round trip.
+
+        Each call may take ``step_cpu`` CPU and ``step_wall`` wall seconds, as a request of its
+        own could (interval timers); a call past either fails with a "timeout" reply naming the
+        limit, so the parent can say which step. Code that defeats the timers still meets the
+        parent's limit for the whole batch.
 
         A ``Ref`` whose handle is ``PLACEHOLDER + i`` names what operation ``i`` produced.
         Reply: ``("ok", outcomes)`` (a tuple) with a handle id per call/put, a value per fetch and None
@@ -179,11 +186,15 @@ class Worker:
                     made.append(None)
                     continue
                 if kind == "call":
-                    reply = ("ok", self.store(self.call(real(op))))
+                    with step_limits(step_cpu, step_wall):
+                        result = self.call(real(op))
+                    reply = ("ok", self.store(result))
                 elif kind in ("put", "assign"):
                     reply = self.handle(real(op))
                 else:
                     raise ValueError(f"operation {kind!r} cannot be pipelined")
+            except StepTimeout as exc:
+                return failed(i, ("timeout", exc.kind, exc.limit))
             except BaseException as exc:  # noqa: BLE001 - student code may raise anything
                 return failed(i, ("error", type(exc).__name__[:MAX_NAME], safe_str(exc), student_traceback(exc)))
             if reply[0] != "ok":
@@ -209,6 +220,41 @@ class Worker:
                     send_message(self.sock, reply)
             except (OSError, WireError):
                 return
+
+
+class StepTimeout(BaseException):
+    """A pipelined call ran past its limit (a BaseException: ``except Exception`` in student
+    code does not swallow it)."""
+
+    def __init__(self, kind: str, limit: float) -> None:
+        super().__init__(kind, limit)
+        self.kind, self.limit = kind, limit
+
+
+@contextlib.contextmanager
+def step_limits(cpu: float | None, wall: float | None):
+    """Raise StepTimeout in the code inside once it has used ``cpu`` CPU or ``wall`` wall seconds."""
+    if not cpu and not wall:
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        raise StepTimeout("cpu" if signum == signal.SIGPROF else "wall", cpu if signum == signal.SIGPROF else wall)
+
+    old = signal.signal(signal.SIGPROF, expired), signal.signal(signal.SIGALRM, expired)
+    if cpu:
+        signal.setitimer(signal.ITIMER_PROF, cpu)
+    if wall:
+        signal.setitimer(signal.ITIMER_REAL, wall)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGPROF, old[0])
+        signal.signal(signal.SIGALRM, old[1])
 
 
 def describe_value(value: Any) -> str:
