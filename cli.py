@@ -480,5 +480,14 @@ def _register_sandbox_commands() -> None:
 
 main.lazy(_register_sandbox_commands)
 
+
+def _add_grade_sandbox_option() -> None:
+    from autograder.unconfined import add_unsafe_option
+
+    add_unsafe_option(main.commands["grade"])  # eager: grade is a core command; importing this costs nothing
+
+
+_add_grade_sandbox_option()
+
 if __name__ == "__main__":
     main()
