@@ -7,6 +7,7 @@ function that the tests call directly.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -171,6 +172,10 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
               deepgrade grade all submissions/ --scheduler tls://grader1:8786 --tls-ca ca.pem \\
                   --tls-cert me.pem --tls-key me.key        (on a Dask cluster)
     """
+    if _grades_here_alone(submissions, workers, course_dir, cluster):
+        from autograder.prestart import start_early
+
+        start_early()  # the fork server comes up while this process imports pytest and NumPy
     from autograder.batch import BatchError, check_out_dir, class_table, grade_folder, resolve_topics
     from autograder.cluster.cli import settings_from_options
     from autograder.cluster.settings import ClusterError
@@ -218,6 +223,21 @@ def _budget(wall: float | None, cpu: float | None, base=None):
         return base
     base = base or Budget()
     return Budget(wall=wall if wall is not None else base.wall, cpu=cpu if cpu is not None else base.cpu)
+
+
+def _grades_here_alone(submissions: Path | None, workers: int | None, course_dir: Path | None,
+                       cluster: dict) -> bool:
+    """Will this process grade a flat folder itself, in one grading process (one student, or
+    --workers 1)? Only then is starting its fork server early worth it."""
+    if submissions is None or course_dir is not None or cluster.get("scheduler") or not submissions.is_dir():
+        return False
+    if workers == 1:
+        return True
+    try:
+        with os.scandir(submissions) as entries:
+            return sum(1 for e in entries if not e.name.startswith(".") and e.is_dir()) == 1
+    except OSError:
+        return False
 
 
 def _engine(cluster: Any) -> dict:

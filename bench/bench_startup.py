@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,10 +31,15 @@ def notebook(source: str) -> str:
     return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
 
 
-def timed(args: list[str]) -> float:
+def timed(args: list[str]) -> tuple[float, float]:
+    """Wall seconds of the command, and the CPU seconds of it and every process it waited for
+    (the fork server and workers included): the CPU figure barely moves on a busy machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -56,12 +63,17 @@ def main() -> None:
         }
         timed(commands[".py"])  # the first run calibrates the reference (cached afterwards)
         times: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, command in commands.items():
-                times[name].append(timed(command))
-        print(f"deepgrade grade {args.topic}, one submission, {args.runs} interleaved runs (wall seconds):")
+                wall, used = timed(command)
+                times[name].append(wall)
+                cpu[name].append(used)
+        print(f"deepgrade grade {args.topic}, one submission, {args.runs} interleaved runs "
+              f"(seconds; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
         for name, values in times.items():
-            print(f"  {name:<11} median {statistics.median(values):.3f}  min {min(values):.3f}")
+            print(f"  {name:<11} wall median {statistics.median(values):.3f}  min {min(values):.3f}   "
+                  f"CPU median {statistics.median(cpu[name]):.3f}")
         extra = statistics.median(times[".ipynb"]) - statistics.median(times[".py"])
         print(f"  notebook costs {extra:+.3f} s over the .py (median), {min(times['.ipynb']) - min(times['.py']):+.3f} s (min)")
         if args.topic == "activations":

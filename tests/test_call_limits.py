@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.calibration import CallLimits, call_limits, reference_path
+from autograder.calibration import WALL_EXTRA, WALL_FACTOR, CallLimits, call_limits, reference_path
 from autograder.grading import grade_file
 
 CORPUS = Path(__file__).parent / "slow_corpus"
@@ -75,10 +75,12 @@ def test_a_looping_function_costs_half_a_second_for_the_whole_topic(tmp_path, mo
     # sigmoid loops; sigmoid_derivative and layer_gradient_norms call it (as eve's do).
     result = grade_file("activations", looping_sigmoid(tmp_path, "while True:\n        pass"))
     limits = [(c.check_id, LIMIT.search(c.output)) for c in result.checks]
-    timed_out = {check: float(m.group(1)) for check, m in limits if m}
-    assert all(m.group(2) for _, m in limits if m), "calls are held to CPU time"
+    # Held to CPU time; on a machine so busy that the worker got under a quarter of a core,
+    # the wall limit that goes with the CPU limit stops it first: count its CPU limit then.
+    timed_out = {check: float(m.group(1)) if m.group(2) else (float(m.group(1)) - WALL_EXTRA) / WALL_FACTOR
+                 for check, m in limits if m}
     assert "sigmoid_values" in timed_out and len(timed_out) >= 2
-    assert sum(timed_out.values()) <= 0.5, timed_out  # the CPU time all its time-outs may cost
+    assert sum(timed_out.values()) <= 0.5 + 1e-9, timed_out  # the CPU time all its time-outs may cost
     assert result.execution_time < 5.0  # was 3 x 2 s before; wall limits bound it even under load
     # everything that does not call sigmoid still scores
     passed = {c.check_id for c in result.checks if c.score == c.max_score}

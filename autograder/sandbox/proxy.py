@@ -15,14 +15,13 @@ import select
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autograder import prestart
 from autograder.sandbox import tiers
 from autograder.sandbox.isolation import Limits
 from autograder.sandbox.wire import Ref, WireError, decode, encode, recv_message, send_message, send_request
@@ -196,23 +195,8 @@ class Sandbox:
             allow_unconfined = os.environ.get(tiers.UNSAFE_ENV) == "1"
         self.limits = limits or Limits()
         self.hide = sorted(set(hidden_course_paths()) | {str(Path(h).resolve()) for h in hide})
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._log = tempfile.TemporaryFile()
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "PYTHONPATH": str(PACKAGE_ROOT),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "DEEPGRADE_PROJECT": str(PACKAGE_ROOT),
-        }
-        if os.environ.get("DEEPGRADE_NO_NAMESPACES"):
-            env["DEEPGRADE_NO_NAMESPACES"] = os.environ["DEEPGRADE_NO_NAMESPACES"]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-s", "-m", "autograder.sandbox.zygote", str(child.fileno())],
-            pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL,
-            stdout=self._log, stderr=self._log, cwd="/",
-        )
-        child.close()
+        # A fork server `deepgrade grade` started while it was still importing (see prestart).
+        self.proc, parent, self._log = prestart.take_early() or prestart.launch()
         self.ctrl = parent
         self.ctrl.settimeout(60)
         try:
