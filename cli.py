@@ -137,7 +137,7 @@ def check(topic: str, path: Path | None, timeout: float) -> None:
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=None,
               help="Seconds each call into student code may take, the same for every function. "
                    "[default: per function, 50 times the reference solution's slowest call of it in CPU time, "
-                   "at least 0.25 s and at most 2 s; 0.05 s after the submission's first time-out]")
+                   "at least 0.25 s and at most 2 s; 10 times, at least 0.05 s, after the submission's first time-out]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
 @click.option("--course", "course_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Grade into this course's gradebook  [default: the current folder if it has deepgrade.toml]")
