@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -128,7 +127,3 @@ def write_report(report: Report, out: Path, *, title: str | None = None, now: da
                                generated=now.strftime("%Y-%m-%d %H:%M %Z")))
     return index
 
-
-def relative(path: Path, start: Path) -> str:
-    """A link from a page in ``start`` to ``path``."""
-    return os.path.relpath(path, start)
