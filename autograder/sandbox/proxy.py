@@ -811,7 +811,7 @@ class Pipeline:
                 if origin:
                     sub._timed_out.add(origin)
                 within = (f"{step_cpu:.2g} s of CPU time" if failed.reply[1:2] == ("cpu",) and step_cpu
-                          else f"{step_wall:g} s")
+                          else f"{step_wall:.3g} s")
                 exc = StudentTimeout(f"{self._where(failed.step)} did not finish within {within} "
                                      "(an infinite loop, or far too slow)")
                 exc.step, exc.fetched = failed.step, [got for op, got in zip(self.ops, failed.outcomes)
