@@ -305,3 +305,29 @@ def test_the_service_grades_uploads_on_the_cluster(cluster, tmp_path):
         assert wait_graded(client, buggy, timeout=120)["failed"]
         state = wait_graded(client, fixed, timeout=120)  # before the deadline: only the checks shown count
         assert state["failed"] == [] and state["score"] == state["max_score"] > 0, state
+
+
+def _others_can_read(path: Path) -> bool:
+    """Could a fresh unprivileged uid open ``path`` (read bit for others, search bit on every parent)?"""
+    path = path.resolve()
+    if not os.stat(path).st_mode & 0o004:
+        return False
+    return all(os.stat(p).st_mode & 0o001 for p in path.parents)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="tier 2 (privilege drop) needs root")
+def test_a_tier2_worker_that_would_expose_the_references_refuses(tmp_path):
+    solutions = Path(__file__).resolve().parents[1] / "solutions" / "activations.py"
+    c = Cluster(tmp_path, workers=1, env={"DEEPGRADE_NO_NAMESPACES": "1"})
+    try:
+        ref = solutions.read_bytes()
+        job = Job("ref", "activations", {"activations.py": ref})
+        if _others_can_read(solutions):
+            with pytest.raises(ClusterError, match="cannot confine student code") as err:
+                grade_on_cluster([job], c.settings(), OPTIONS)
+            assert "chmod" in str(err.value)
+        else:  # the checkout is closed to other users: tier 2 grades, and says so
+            (result,) = grade_on_cluster([job], c.settings(), OPTIONS)
+            assert result.score == 100 and "tier 2" in result.output
+    finally:
+        c.stop()

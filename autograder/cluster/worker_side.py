@@ -52,8 +52,11 @@ class SandboxPlugin(WorkerPlugin):
         from autograder.sandbox import Limits, Sandbox
 
         try:
-            _state["sandbox"] = Sandbox(Limits())
-            _state["error"] = None
+            sandbox = Sandbox(Limits())
+            # Tier 2 hides the installed references and graders by mode only: check them now, as a
+            # fresh worker uid, so a worker that would expose them refuses when the client connects.
+            sandbox.check_hidden(sandbox.hide)
+            _state["sandbox"], _state["error"] = sandbox, None
         except Exception as exc:  # noqa: BLE001 - reported to the client by worker_status
             _state["sandbox"], _state["error"] = None, f"{type(exc).__name__}: {exc}"
 
