@@ -192,6 +192,33 @@ def plots(grading: Grading, stats: QuizStats, counts: dict[str, list[OptionCount
     return out
 
 
+def plot_text(grading: Grading, stats: QuizStats, counts: dict[str, list[OptionCount]]) -> dict[str, Any]:
+    """What each plot says in words (its alt text) and the histogram's counts as a table: screen readers
+    hear the alt text, and the exact numbers sit in tables next to the plots."""
+    from autograder.reports.plots import histogram_alt, histogram_table, scatter_alt
+
+    percents = [100 * r.score / r.max_score if r.max_score else 0 for r in grading.results]
+    title = grading.key.get("title", "the quiz")
+    top_wrong = []
+    number = {q["qid"]: n for n, q in enumerate(grading.key["questions"], start=1)}  # as in the item table
+    for qid, rows in counts.items():
+        n = number[qid]
+        wrong = max((c for c in rows if not c.correct and c.label != "(blank)"), key=lambda c: c.count, default=None)
+        if wrong is not None and wrong.count:
+            top_wrong.append((wrong.count, n, wrong.label))
+    options = (f"Stacked bar chart, one bar per question of {title}: the share of students who marked the correct "
+               "option (green), each wrong option (orange) and nothing (grey).")
+    if top_wrong:
+        count, n, label = max(top_wrong)
+        options += f" The most chosen wrong option is {label!r} in question {n} ({count} students)."
+    return {
+        "histogram_alt": histogram_alt(f"scores on {title}", percents),
+        "histogram_table": histogram_table(percents),
+        "scatter_alt": scatter_alt(title, [s.difficulty for s in stats.items], [s.point_biserial for s in stats.items]),
+        "options_alt": options + " The counts per option are in the item analysis table above.",
+    }
+
+
 def write_scores(grading: Grading, path: Path) -> None:
     """scores.csv: one row per student, total and per-question points."""
     qids = grading.question_ids
@@ -268,6 +295,7 @@ def write_grading(grading: Grading, out: Path, with_plots: bool = True) -> Grade
                 for j, (q, s) in enumerate(zip(grading.key["questions"], stats.items, strict=True))]
         (tmp / "report.html").write_text(render(
             "report.html.j2", key=grading.key, stats=stats, rows=rows, figures=figures, fmt=_fmt,
+            plot_text=plot_text(grading, stats, counts) if figures else {},
             results=sorted(grading.results, key=lambda r: -r.score)), encoding="utf-8")
     out = Path(out).resolve()
     files = {"scores": out / "scores.csv", "item analysis": out / "item_analysis.csv",

@@ -139,7 +139,8 @@ def quiz_analysis(book: Gradebook, quiz: str) -> dict | None:
              for j, (q, s) in enumerate(zip(qids, stats.items))]
     figure = plots.item_scatter([s.difficulty for s in stats.items], [s.point_biserial for s in stats.items]) \
         if len(students) >= 2 else ""
-    return {"stats": stats, "items": items, "figure": figure}
+    alt = plots.scatter_alt(quiz, [s.difficulty for s in stats.items], [s.point_biserial for s in stats.items])
+    return {"stats": stats, "items": items, "figure": figure, "figure_alt": alt}
 
 
 def _fmt(x: float, digits: int = 2) -> str:
@@ -179,6 +180,9 @@ def report_context(course: Course, book: Gradebook, *, out: Path, now: datetime 
             "mean_raw": statistics.mean(raw) if raw else 0.0,
             "rates": rates, "failures": frequent_failures(graded),
             "histogram": plots.score_histogram(percents) if graded else "",
+            "histogram_alt": plots.histogram_alt(f"final scores on {a.title}", percents),
+            "histogram_table": plots.histogram_table(percents),
+            "bars_alt": plots.pass_rate_alt(a.title, [r.check_id for r in rates], [r.rate for r in rates]),
             "bars": plots.pass_rate_bars([r.check_id for r in rates], [r.rate for r in rates],
                                          notes=[vis_note.get(r.visibility, "") for r in rates]) if rates else "",
         })
@@ -188,6 +192,9 @@ def report_context(course: Course, book: Gradebook, *, out: Path, now: datetime 
         {"on time": [x["on_time"] for x in lates], "late": [x["late"] for x in lates],
          "zero (too late)": [x["zero"] for x in lates], "missing": [x["missing"] for x in lates]},
     ) if any(a["n"] for a in assignments) else ""
+    late_alt = plots.late_alt([x["topic"] for x in lates], {
+        "on time": [x["on_time"] for x in lates], "late": [x["late"] for x in lates],
+        "zeroed (too late)": [x["zero"] for x in lates], "missing": [x["missing"] for x in lates]})
     quizzes = []
     for name, q in course.quizzes.items():
         analysis = quiz_analysis(book, name)
@@ -198,7 +205,7 @@ def report_context(course: Course, book: Gradebook, *, out: Path, now: datetime 
     totals = [r.weighted_percent(columns) for r in rows if r.student.in_roster or r.cells]
     return {
         "course": course, "generated": course.local(now), "assignments": assignments, "lates": lates,
-        "late_figure": late_figure, "quizzes": quizzes, "columns": columns, "rows": rows, "fmt": _fmt,
+        "late_figure": late_figure, "late_alt": late_alt, "quizzes": quizzes, "columns": columns, "rows": rows, "fmt": _fmt,
         "n_students": len(roster_ids) or len(rows), "n_graded": len(all_graded),
         "mean_total": statistics.mean(totals) if totals else 0.0,
         "n_late": sum(x["late"] + x["zero"] for x in lates),

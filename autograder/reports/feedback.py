@@ -110,9 +110,11 @@ def feedback_context(course: Course, graded: Graded, *, now: datetime, class_per
     if len(printed) > MAX_PRINTED:
         printed = printed[:MAX_PRINTED] + "\n... (cut)"
     percent = graded.percent
-    figure = ""
+    figure, figure_alt, figure_table, your_bin = "", "", [], ""
     if full and len(class_percents) >= MIN_CLASS_FOR_DISTRIBUTION:
         figure = _histogram(graded.topic, tuple(sorted(round(p, 1) for p in class_percents)), round(percent, 1))
+        figure_alt = plots.histogram_alt(f"the class's final scores on {a.title}", class_percents, mark=percent)
+        figure_table, your_bin = plots.histogram_table(class_percents), plots.histogram_bin(percent)
     return {
         "course": course, "assignment": a, "graded": graded, "student_name": name, "rows": rows,
         "full": full, "now": course.local(now),
@@ -123,7 +125,8 @@ def feedback_context(course: Course, graded: Graded, *, now: datetime, class_per
         "n_hidden": len(hidden), "hidden_max": sum(c.max_score for c in hidden),
         "n_later": len(withheld), "later_max": sum(c.max_score for c in withheld),
         "penalty_percent": 100 * graded.penalty, "percent": percent, "policy": a.late.describe(),
-        "printed": printed, "figure": figure,
+        "printed": printed, "figure": figure, "figure_alt": figure_alt, "figure_table": figure_table,
+        "your_bin": your_bin,
         "n_failed_shown": sum(1 for r in rows if r.state == "shown" and not r.passed),
         "md_code": md_code, "md_text": md_text,
     }

@@ -146,3 +146,64 @@ def item_scatter(difficulty: Sequence[float], discrimination: Sequence[float], *
         ax.set_xlabel("difficulty (proportion correct)")
         ax.set_ylabel("discrimination")
         return png(fig)
+
+
+# ---------------------------------------------------------------------------- the words and numbers behind a plot
+# A plot is an image: a screen reader hears only its alt text, and nobody can read exact values off
+# bars. So each plot comes with a one-sentence alt text saying what it shows and what stands out, and
+# the page puts the numbers it was drawn from in a table next to it (WCAG 1.1.1).
+
+def histogram_table(percents: Sequence[float]) -> list[tuple[str, int]]:
+    """The bars of ``score_histogram``: (score range, students) per 10-point bin; the last bin holds 100."""
+    counts = [0] * 10
+    for p in percents:
+        counts[min(int(min(max(p, 0.0), 100.0) // 10), 9)] += 1
+    return [(f"{10 * i}–{10 * i + 10}%" if i < 9 else "90–100%", n) for i, n in enumerate(counts)]
+
+
+def histogram_bin(percent: float) -> str:
+    """The range label of the bin ``percent`` falls in (to mark "you" in the table)."""
+    return next(label for label, n in histogram_table([percent]) if n)
+
+
+def histogram_alt(what: str, percents: Sequence[float], *, mark: float | None = None) -> str:
+    """Alt text for ``score_histogram``: how many, the mean, the fullest bin, and "you" when marked."""
+    if not percents:
+        return f"Histogram of {what}: no scores yet."
+    bins = histogram_table(percents)
+    most = max(n for _, n in bins)
+    fullest = [label for label, n in bins if n == most]  # ties: name them all, not just the first
+    mean = sum(min(max(p, 0.0), 100.0) for p in percents) / len(percents)
+    text = (f"Histogram of {what} for {len(percents)} student{'s' if len(percents) != 1 else ''}: "
+            f"mean {mean:.0f}%, most in {' and '.join(fullest)} ({most} student{'s' if most != 1 else ''}"
+            f"{' each' if len(fullest) > 1 else ''}).")
+    if mark is not None:
+        text += f" Your score, {mark:.0f}%, is marked in red."
+    return text + " The counts per range are in the table after the plot."
+
+
+def pass_rate_alt(what: str, labels: Sequence[str], rates: Sequence[float]) -> str:
+    """Alt text for ``pass_rate_bars``: how many checks, the hardest and how many fewer than half passed."""
+    if not labels:
+        return f"Pass rates of the checks of {what}: none graded yet."
+    low = min(range(len(rates)), key=lambda i: rates[i])
+    under = sum(1 for r in rates if r < 0.5)
+    return (f"Bar chart of the share of students who passed each of the {len(labels)} checks of {what}; "
+            f"lowest: {labels[low]} at {100 * rates[low]:.0f}%; {under} check{'s' if under != 1 else ''} passed by "
+            "fewer than half. The numbers are in the table after the plot.")
+
+
+def late_alt(topics: Sequence[str], series: dict[str, Sequence[int]]) -> str:
+    """Alt text for ``late_bars``: totals per category over all assignments."""
+    totals = ", ".join(f"{sum(v)} {k}" for k, v in series.items())
+    return (f"Stacked bar chart of submissions per assignment for {len(topics)} assignment"
+            f"{'s' if len(topics) != 1 else ''} ({totals} in all). The numbers per assignment are in the "
+            "table after the plot.")
+
+
+def scatter_alt(what: str, difficulty: Sequence[float], discrimination: Sequence[float]) -> str:
+    """Alt text for ``item_scatter``: how many questions, and which sit below the 0.2 discrimination line."""
+    weak = [str(i + 1) for i, d in enumerate(discrimination) if not math.isnan(d) and d < 0.2]
+    told = f"questions {', '.join(weak)} are below 0.2" if weak else "none is below 0.2"
+    return (f"Scatter plot of the {len(difficulty)} questions of {what}: difficulty (proportion correct) against "
+            f"discrimination (point-biserial); {told}. The numbers are in the item table after the plot.")

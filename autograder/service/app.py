@@ -486,15 +486,18 @@ def _student_context(service: Service, student_id: str) -> dict | None:
         g, o = counted.get(topic), overrides.get(topic)
         scores.append({"topic": topic, "title": a.title, "graded": g, "override": o,
                        "set_at": course.local(o.set_at) if o else "",
-                       "max": override_max(course, topic, g)})
+                       "max": override_max(course, topic, g, o)})
     return {"student": student, "subs": subs, "scores": scores}
 
 
-def override_max(course: Course, topic: str, counted: Any) -> float | None:
-    """What an override is out of: the counted grading's maximum, else the assignment's points (None: unknown)."""
+def override_max(course: Course, topic: str, counted: Any, current: Any = None) -> float | None:
+    """What an override is out of: the counted grading's maximum, else the assignment's points, else what the
+    override already there is out of (None: unknown)."""
     if counted is not None and counted.max_score:
         return float(counted.max_score)
-    return float(course.assignments[topic].points) if course.assignments[topic].points else None
+    if course.assignments[topic].points:
+        return float(course.assignments[topic].points)
+    return float(current.max_score) if current is not None else None
 
 
 async def override(request: Request) -> Response:
@@ -518,7 +521,7 @@ def _override(service: Service, actor: Actor, student_id: str, topic: str, form:
                 return f"Override of {topic} cleared: the graded score counts again."
             return f"{topic} had no override."
         counted = next(iter(book.current(topic=topic, student_id=student_id)), None)
-        top = override_max(course, topic, counted)
+        top = override_max(course, topic, counted, book.override(student_id, topic))
         if top is None:
             raise HTTPException(400, f"{topic} has nothing graded and no points in deepgrade.toml, so a score "
                                      "cannot be set yet.")
