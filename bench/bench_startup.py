@@ -46,6 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--topic", default="activations")
+    parser.add_argument("--compare", type=Path, default=None, metavar="CHECKOUT",
+                        help="also time the CLI of another checkout (e.g. `git archive <commit>` unpacked), interleaved")
     args = parser.parse_args()
     deepgrade = shutil.which("deepgrade") or "deepgrade"
     source = (ROOT / "solutions" / f"{args.topic}.py").read_text()
@@ -61,7 +63,12 @@ def main() -> None:
             ".ipynb": [deepgrade, "grade", args.topic, str(nb_dir), "--out", str(out)],
             "import cli": [sys.executable, "-c", "import cli"],
         }
-        timed(commands[".py"])  # the first run calibrates the reference (cached afterwards)
+        if args.compare is not None:
+            other = [sys.executable, str(args.compare.resolve() / "cli.py")]
+            commands["other .py"] = other + commands[".py"][1:]
+            commands["other .ipynb"] = other + commands[".ipynb"][1:]
+        for name in [n for n in commands if n.endswith(".py")]:
+            timed(commands[name])  # the first run calibrates the reference (cached afterwards)
         times: dict[str, list[float]] = {name: [] for name in commands}
         cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
@@ -72,7 +79,7 @@ def main() -> None:
         print(f"deepgrade grade {args.topic}, one submission, {args.runs} interleaved runs "
               f"(seconds; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
         for name, values in times.items():
-            print(f"  {name:<11} wall median {statistics.median(values):.3f}  min {min(values):.3f}   "
+            print(f"  {name:<12} wall median {statistics.median(values):.3f}  min {min(values):.3f}   "
                   f"CPU median {statistics.median(cpu[name]):.3f}")
         extra = statistics.median(times[".ipynb"]) - statistics.median(times[".py"])
         print(f"  notebook costs {extra:+.3f} s over the .py (median), {min(times['.ipynb']) - min(times['.py']):+.3f} s (min)")
