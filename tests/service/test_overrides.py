@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from autograder.gradebook import Gradebook, load_course
 from autograder.gradebook.exports import gradebook_table, text_table, to_csv
 from autograder.gradebook.history import student_history
-from autograder.reports.classreport import report_context
+from autograder.reports.classreport import report_context, write_report
 from tests.service.conftest import csrf_of, sign_in, upload, wait_graded
 
 BAD = b"def f():\n    return 0\n"
@@ -50,12 +50,15 @@ def test_staff_override_counts_everywhere_and_can_be_cleared(client: TestClient,
         ctx = report_context(course, book, out=course.root / "reports" / "r.html")
         clipping = next(a for a in ctx["assignments"] if a["topic"] == "clipping")
         assert clipping["mean"] == 87.5
+        html = write_report(course, book, course.root / "reports" / "r.html").read_text()
         assert "! score set by staff" in text_table(course, book)
         history = student_history(course, book, "s1")
+    assert 'title="set by staff: grader crashed on a valid answer">S<' in html  # the report's gradebook table
     assert "score set by staff: 87.5/100" in history and "reason: grader crashed on a valid answer" in history
     # the audit log on the dashboard
     audit = staff.get("/staff").text.split("Audit log")[1]
     assert "override" in audit and "87.5/100" in audit
+    assert "(set by staff)" in staff.get("/staff").text.split("Audit log")[0]  # the class table
 
     r = staff.post("/staff/override", data={"csrf": token, "student": "s1", "topic": "clipping", "clear": "1"})
     assert r.status_code == 303
