@@ -42,6 +42,28 @@ def timed(args: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def worker_cpu(topic: str, source: str, call_timeout: float | None) -> tuple[float, float]:
+    """Grade ``source`` in this process: (CPU seconds of its sandbox workers, grading wall seconds)."""
+    sys.path.insert(0, str(ROOT))
+    from autograder import grading
+
+    spent: list[tuple[float, float]] = []
+    emit = grading.GradingPlugin._emit
+
+    def recording(plugin: grading.GradingPlugin, key: int) -> None:
+        meter = plugin.meters[key]
+        spent.append((meter.cpu(), meter.wall))
+        emit(plugin, key)
+
+    grading.GradingPlugin._emit = recording
+    try:
+        grading.run_session([grading.Job("ann", topic, {f"{topic}.py": source.encode()})], lambda r: None,
+                            call_timeout=call_timeout)
+    finally:
+        grading.GradingPlugin._emit = emit
+    return spent[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -88,6 +110,10 @@ def main() -> None:
                 + source[source.index("def sigmoid_derivative("):]
             (loop_dir / "ann").mkdir(parents=True)
             (loop_dir / "ann" / "activations.py").write_text(loop)
+            for label, limit in (("calibrated limits", None), ("flat --timeout 2", 2.0)):
+                cpu_s, wall_s = worker_cpu("activations", loop, limit)
+                print(f"a sigmoid that never returns (3 functions call it), {label}: workers' CPU {cpu_s:.2f} s, "
+                      f"grading wall {wall_s:.2f} s")
             flat = [deepgrade, "grade", "activations", str(loop_dir), "--out", str(out), "--json"]
             for label, extra_args in (("calibrated limits", []), ("flat --timeout 2", ["--timeout", "2"])):
                 start = time.perf_counter()
