@@ -32,8 +32,8 @@ def make_class(students: int) -> list[Job]:
     return jobs
 
 
-def empty_task() -> int:
-    return 0
+def empty_task(i: int) -> int:
+    return i
 
 
 def main() -> None:
@@ -48,6 +48,7 @@ def main() -> None:
     grade_jobs(jobs, workers=2)
     local = time.perf_counter() - t
     rows.append(("local, 2 processes", local))
+    print(f"  local: {local:.1f} s", flush=True)
     overhead = None
     for n in (1, 2):
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -55,6 +56,7 @@ def main() -> None:
             t = time.perf_counter()
             grade_on_cluster(jobs, ClusterSettings(cluster.scheduler_address), OPTIONS)
             rows.append((f"dask, {n} worker(s)", time.perf_counter() - t))
+            print(f"  {rows[-1][0]}: {rows[-1][1]:.1f} s", flush=True)
             if n == 2:
                 with Client(cluster, set_as_default=False) as client:
                     client.gather(client.map(empty_task, range(50), pure=False))  # warm
