@@ -33,6 +33,12 @@ WORKER = [sys.executable, "-m", "distributed.cli.dask_worker"]
 OPTIONS = {"call_timeout": 2.0, "check_timeout": 10.0, "hide": []}
 
 
+def _die_with_parent() -> None:
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 class Cluster:
     """A scheduler and N single-threaded workers, as subprocesses; stopped on exit."""
 
@@ -58,8 +64,9 @@ class Cluster:
 
     def _start(self, cmd: list[str], name: str) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        # Each process dies with the test run, even a killed one (no orphaned clusters on the machine).
         proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
         self.procs.append(proc)
         return proc
 
