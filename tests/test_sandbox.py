@@ -253,3 +253,26 @@ def test_eager_results_never_hide_later_mutation():
     acc.add(np.ones(2))  # mutates the array `first` refers to
     assert first.fetch().tolist() == [2.0, 2.0]  # fetched now, not when the call returned
     sub.close()
+
+
+IPC_PROBE = '''
+import ctypes
+import os
+
+def probe():
+    libc = ctypes.CDLL(None, use_errno=True)
+    seg = libc.shmget(0xDEE9, 1 << 20, 0o1666)  # IPC_CREAT | 0666
+    shm_errno = ctypes.get_errno()
+    queue = libc.msgget(0xDEEA, 0o1666)
+    with open("/proc/self/ns/ipc") as _:
+        pass
+    return [int(seg), int(shm_errno), int(queue), os.readlink("/proc/self/ns/ipc")]
+'''
+
+
+def test_system_v_ipc_is_refused_and_private_so_nothing_outlives_a_worker():
+    # A segment or queue left by one student would be a channel to the next and memory nobody frees.
+    seg, shm_errno, queue, ipc_ns = submission(IPC_PROBE).probe().fetch()
+    assert seg == -1 and shm_errno != 0 and queue == -1
+    if shared_sandbox().isolated:  # tier 1: the worker's IPC namespace is its own
+        assert ipc_ns != os.readlink("/proc/self/ns/ipc")

@@ -38,7 +38,7 @@ def project():
         shutil.copytree(ROOT / name, base / name, ignore=ignore)
     for name in ("cli.py", "pyproject.toml"):
         shutil.copy(ROOT / name, base / name)
-    for secret in ("solutions", "autograder/graders", "autograder/samples"):
+    for secret in ("solutions", "autograder/graders", "autograder/samples", "quizzes/bank"):
         subprocess.run(["chmod", "-R", "o-rwx", str(base / secret)], check=True)
     yield base
     shutil.rmtree(base, ignore_errors=True)

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
@@ -95,7 +96,9 @@ def prctl(option: int, arg: int, arg3: int = 0) -> int:
 
 def enter_namespaces() -> None:
     """Step 1 (intermediate process): new mount/net/PID namespaces, course paths hidden later."""
-    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
+    # Own IPC namespace too: System V shared memory, semaphores and message queues outlive a
+    # process, so without it one student's segment is there for the next (and fills the machine).
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC
     if os.geteuid() != 0:
         # Unprivileged users can still get namespaces through a user namespace.
         uid, gid = os.geteuid(), os.getegid()

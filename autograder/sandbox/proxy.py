@@ -166,14 +166,17 @@ class Meter:
 
 
 def hidden_course_paths() -> list[str]:
-    """Paths a worker must never see: references, graders, samples, tests, history."""
+    """Paths a worker must never see: references, graders, samples, the quiz bank, tests, history."""
     paths = []
     spec = importlib.util.find_spec("solutions")
     if spec is not None:
         paths.extend(str(Path(p).resolve()) for p in (spec.submodule_search_locations or []))
     here = Path(__file__).resolve().parents[1]
     paths += [str(here / "graders"), str(here / "samples")]
-    for name in ("tests", ".git", "solutions", "bench"):
+    quizzes = importlib.util.find_spec("quizzes")
+    if quizzes is not None:  # the quiz bank holds every question's answer
+        paths.extend(str(Path(p).resolve() / "bank") for p in (quizzes.submodule_search_locations or []))
+    for name in ("tests", ".git", "solutions", "bench", "quizzes/bank"):
         candidate = PACKAGE_ROOT / name
         if candidate.exists():
             paths.append(str(candidate))

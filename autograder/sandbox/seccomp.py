@@ -31,6 +31,10 @@ DENIED = (
     "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
     "fsmount", "fspick", "mount_setattr", "init_module", "finit_module", "delete_module", "kexec_load",
     "acct", "swapon", "swapoff", "reboot", "settimeofday", "clock_settime", "quotactl",
+    # System V IPC and POSIX message queues outlive the worker (tier 2 has no IPC namespace):
+    # a segment left behind is a channel to the next student and memory nobody frees.
+    "shmget", "shmat", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop", "semtimedop",
+    "semctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
 )
 # Every new socket: internet, netlink, packet and abstract Unix sockets alike (the worker
 # talks to its parent over a socket it inherited, which stays usable).

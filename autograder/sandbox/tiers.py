@@ -29,7 +29,7 @@ from pathlib import Path
 NAMESPACES, PRIVILEGE_DROP, UNCONFINED = 1, 2, 3
 NAMES = {NAMESPACES: "namespaces", PRIVILEGE_DROP: "privilege drop", UNCONFINED: "unconfined"}
 UNSAFE_ENV = "DEEPGRADE_UNSAFE_NO_SANDBOX"
-SWEPT = ("/tmp", "/var/tmp", "/dev/shm")
+SWEPT = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # every folder any user may write to here
 
 
 class SandboxRefused(RuntimeError):
