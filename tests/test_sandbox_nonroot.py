@@ -153,6 +153,17 @@ def test_the_worker_has_no_capabilities_and_no_new_privileges(graded):
     assert status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2"
 
 
+def python_inside_checkout() -> str | None:
+    """The checkout's top folder that holds this Python installation (e.g. '.ci-venv'), if any."""
+    import sys
+
+    prefix = os.path.realpath(sys.prefix)
+    root = os.path.realpath(ROOT)
+    if prefix.startswith(root + os.sep):
+        return os.path.relpath(prefix, root).split(os.sep)[0]
+    return None
+
+
 @pytest.mark.parametrize("student", ["escaper", "import_thief"])
 def test_no_escape_and_no_reference_by_path_or_import(graded, student):
     result = graded["results"][student]
@@ -161,16 +172,27 @@ def test_no_escape_and_no_reference_by_path_or_import(graded, student):
     assert "STOLEN" not in text, text
     if student == "escaper":
         # After the escape attempt "/" is still the worker's own root: no home folders, no checkout.
-        listed = [line for line in result["output"].splitlines() if line.startswith("LISTED")]
+        listed = [line for line in result["output"].splitlines() if line.startswith("LISTED /")]
         assert len(listed) == 1 and "'home'" not in listed[0], listed
-        assert "blocked listing the checkout" in result["output"]
+        # The checkout exists for the worker only as the way to a Python installation inside it (CI's
+        # .ci-venv): then it lists that folder and nothing else (no solutions, graders, tests, .git).
+        checkout = [line for line in result["output"].splitlines() if line.startswith("LISTED checkout")]
+        if checkout:
+            assert python_inside_checkout(), checkout
+            assert checkout[0] == f"LISTED checkout {[python_inside_checkout()]}", checkout
+        else:
+            assert "blocked listing the checkout" in result["output"]
 
 
 def test_nothing_is_written_outside_the_scratch_folder(graded):
     output = graded["results"]["writer"]["output"]
     for folder in (graded["home"], str(ROOT), "/tmp", "/var/tmp"):
         assert not os.path.exists(os.path.join(folder, MARK)), f"the submission wrote into {folder}"
-    assert f"blocked writing {graded['home']}" in output and f"blocked writing {ROOT}" in output
+    assert f"blocked writing {graded['home']}" in output
+    # The checkout is the worker's own private copy when it sits under /tmp (the worker's /tmp is a
+    # fresh tmpfs) or holds the Python installation: writing there may work, and lands nowhere (above).
+    if not (python_inside_checkout() or str(ROOT).startswith("/tmp/")):
+        assert f"blocked writing {ROOT}" in output
 
 
 def test_mounts_cannot_be_undone_or_added(graded):
