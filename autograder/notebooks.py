@@ -463,6 +463,26 @@ def assignment_parts(topic: str, *, solution: bool = False) -> list[Part]:
     return parts
 
 
+def answered_notebook(released: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
+    """The released notebook with a student's module pasted in: their version of each function
+    cell, and their other top-level code (imports, helpers) in the setup cell. For tests and
+    benchmarks that need what a student would hand in."""
+    import nbformat
+
+    nb = nbformat.from_dict(released)
+    segments = source_segments(source)
+    defs = {s.name: s.text for s in segments if s.kind == "def"}
+    for cell in nb.cells:
+        role = cell.metadata.get("deepgrade", {}).get("role")
+        if role == "function":
+            cell.source = defs.pop(cell.metadata["deepgrade"]["name"])
+        elif role == "setup":
+            cell.source = "\n".join(s.text for s in segments if s.kind == "code")
+    setup = next(c for c in nb.cells if c.metadata.get("deepgrade", {}).get("role") == "setup")
+    setup.source += "\n\n" + "\n\n".join(defs.values())  # private helpers the answers call
+    return nb
+
+
 def release_notebook(topic: str) -> nbformat.NotebookNode:
     """The student notebook for ``topic``: the stub as cells, then the public tests."""
     import nbformat

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.notebooks import answered_notebook
+
 ROOT = Path(__file__).resolve().parents[1]
 TOPIC = "activations"
 REFERENCE = (ROOT / "solutions" / f"{TOPIC}.py").read_text()
@@ -81,22 +83,6 @@ def class_sources() -> dict[str, str]:
     return dict(list(students.items())[:17])
 
 
-def answered(released: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
-    """The released notebook with a student's functions pasted into its answer cells."""
-    from autograder.notebooks import source_segments
-
-    nb = nbformat.from_dict(released)
-    segments = source_segments(source)
-    defs = {s.name: s.text for s in segments if s.kind == "def"}
-    for cell in nb.cells:
-        role = cell.metadata.get("deepgrade", {}).get("role")
-        if role == "function":
-            cell.source = defs.pop(cell.metadata["deepgrade"]["name"])
-        elif role == "setup":
-            cell.source = "\n".join(s.text for s in segments if s.kind == "code")
-    return nb
-
-
 def run(cmd: list[str], cwd: Path) -> float:
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
@@ -123,7 +109,7 @@ def main() -> None:
         for sid, source in students.items():
             folder = course / "submitted" / sid / TOPIC
             folder.mkdir(parents=True)
-            nbformat.write(answered(released, source), str(folder / f"{TOPIC}.ipynb"))
+            nbformat.write(answered_notebook(released, source), str(folder / f"{TOPIC}.ipynb"))
             (folder / "timestamp.txt").write_text("2026-11-20 10:00:00.000000 UTC")
         # deepgrade reads <id>/<topic>.ipynb: the same notebooks, laid out as a submissions folder.
         flat = Path(tmp) / "submissions"

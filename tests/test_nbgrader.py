@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from autograder.grading import grade_jobs, jobs_for_folder
 from autograder.interop.nbgrader import check_owners, function_points
-from autograder.notebooks import release_notebook, source_segments
+from autograder.notebooks import answered_notebook, release_notebook
 from cli import main
 from tests.conftest import SAMPLES, SOLUTIONS
 
@@ -24,23 +24,6 @@ TOPIC = "activations"
 STUDENTS = {"ada": SOLUTIONS / f"{TOPIC}.py", "ben": SAMPLES / "ben" / f"{TOPIC}.py",
             "chloe": SAMPLES / "chloe" / f"{TOPIC}.py"}
 NBGRADER = [sys.executable, "-m", "nbgrader"]
-
-
-def answered(student_nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
-    """The released notebook with a student's answers: their version of each function cell,
-    and their other top-level code (imports, helpers) in the setup cell."""
-    nb = nbformat.from_dict(student_nb)
-    segments = source_segments(source)
-    defs = {s.name: s.text for s in segments if s.kind == "def"}
-    for cell in nb.cells:
-        role = cell.metadata.get("deepgrade", {}).get("role")
-        if role == "function":
-            cell.source = defs.pop(cell.metadata["deepgrade"]["name"])
-        elif role == "setup":
-            cell.source = "\n".join(s.text for s in segments if s.kind == "code")
-    setup = next(c for c in nb.cells if c.metadata.get("deepgrade", {}).get("role") == "setup")
-    setup.source += "\n\n" + "\n\n".join(defs.values())  # private helpers the answers call
-    return nb
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +41,7 @@ def course(tmp_path_factory) -> dict:
     for student, path in STUDENTS.items():
         folder = root / "submitted" / student / TOPIC
         folder.mkdir(parents=True)
-        nbformat.write(answered(released, path.read_text()), str(folder / f"{TOPIC}.ipynb"))
+        nbformat.write(answered_notebook(released, path.read_text()), str(folder / f"{TOPIC}.ipynb"))
         (folder / "timestamp.txt").write_text("2026-11-20 10:00:00.000000 UTC")
     # A student whose notebook would leave a mark if nbgrader's kernel ever ran it.
     marker = copy.deepcopy(released)
