@@ -98,12 +98,13 @@ except Exception:
 PEEKER = STEAL + '''
 import glob
 # Another student's files: the course copy, the scratch folder of a worker, its /proc links.
-targets = [{other!r}] + glob.glob("/tmp/deepgrade-*/activations.py") + glob.glob("/proc/[0-9]*/cwd/activations.py")
+targets = [{other!r}] + glob.glob("/tmp/deepgrade-*/activations.py") + glob.glob("/tmp/deepgrade-*/*/activations.py") \
+    + glob.glob("/proc/[0-9]*/cwd/activations.py")
 mine = os.getcwd()
 for t in targets:
     if os.path.realpath(os.path.dirname(t)) != mine:
         _steal(t)
-for d in glob.glob("/tmp/deepgrade-*"):
+for d in glob.glob("/tmp/deepgrade-*") + glob.glob("/tmp/deepgrade-run-*/*"):
     if os.path.realpath(d) == mine:
         continue
     try:
@@ -334,3 +335,23 @@ def test_the_scratch_folder_is_private_and_removed_after_use(worker_state):
 
 def test_a_worker_that_could_read_a_hidden_path_refuses_to_start(worker_state):
     assert "the worker could read hidden course paths: chmod -R o-rwx /tmp/" in worker_state["refused"]
+
+
+def test_scratch_folders_of_a_killed_batch_are_cleared_by_the_next_fork_server(tmp_path):
+    # A batch killed with SIGKILL cannot remove its workers' scratch folders; the next fork server
+    # (outside namespaces) removes the folders of fork servers that have died before it makes its own.
+    import tempfile
+
+    from autograder.sandbox import isolation
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = Path(tempfile.gettempdir()) / f"{isolation.SCRATCH_RUNS}{dead.pid}-test"
+    (stale / "deepgrade-x").mkdir(parents=True)
+    (stale / "deepgrade-x" / "activations.py").write_text("a student's file")
+    mine = isolation.scratch_parent()
+    try:
+        assert not stale.exists()
+        assert oct(os.stat(mine).st_mode & 0o777) == "0o711"
+    finally:
+        os.rmdir(mine)

@@ -199,11 +199,34 @@ def private_tmp(limits: Limits) -> None:
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.scratch_mb}m,mode=1777")
 
 
-def make_scratch(files: dict[str, bytes], uid: int | None, root: str | None) -> str:
+SCRATCH_RUNS = "deepgrade-run-"  # /tmp/deepgrade-run-<fork server pid>-*: one fork server's scratch folders
+
+
+def scratch_parent() -> str:
+    """A folder for this fork server's scratch folders outside namespaces (0711: workers reach their
+    own 0700 folder in it but cannot list it), after removing those of fork servers that have died
+    (a killed batch leaves its workers' folders behind; the next one clears them)."""
+    import glob
+    import tempfile
+
+    for old in glob.glob(os.path.join(tempfile.gettempdir(), SCRATCH_RUNS + "*")):
+        try:
+            owner = int(os.path.basename(old)[len(SCRATCH_RUNS):].split("-")[0])
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
+    parent = tempfile.mkdtemp(prefix=f"{SCRATCH_RUNS}{os.getpid()}-")
+    os.chmod(parent, 0o711)
+    return parent
+
+
+def make_scratch(files: dict[str, bytes], uid: int | None, root: str | None, parent: str | None = None) -> str:
     """Write the student's files into a private 0700 scratch folder the worker owns.
 
     ``root``: the worker's future root (its /tmp is the scratch space), or None outside
-    namespaces, where a fresh folder under the system's temporary folder is made.
+    namespaces, where a fresh folder is made in ``parent`` (see ``scratch_parent``).
     """
     if root is not None:
         scratch = root + SCRATCH
@@ -211,7 +234,7 @@ def make_scratch(files: dict[str, bytes], uid: int | None, root: str | None) -> 
     else:
         import tempfile
 
-        scratch = tempfile.mkdtemp(prefix="deepgrade-")
+        scratch = tempfile.mkdtemp(prefix="deepgrade-", dir=parent)
     for name, data in files.items():
         safe = os.path.basename(name)
         if not safe or safe.startswith("."):

@@ -17,6 +17,7 @@ Process tree for one worker::
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -92,7 +93,7 @@ def run_intermediate(sock: socket.socket, tier: int, base_vm: int, uid: int | No
             isolation.enter_namespaces()
             root = isolation.build_root(python_paths(), limits)
             isolation.hide_paths(config["hide"], root)  # course files inside kept folders (e.g. a wheel install)
-        scratch = isolation.make_scratch(config["files"], uid, root)
+        scratch = isolation.make_scratch(config["files"], uid, root, _scratch_parent)
     except BaseException as exc:  # noqa: BLE001
         send_message(sock, ("setup-failed", str(exc)))
         return
@@ -244,6 +245,21 @@ def main() -> None:
     ctrl.send(encode(("ready", tier, reason, base_vm)))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     uids = tiers.UidAllocator() if os.geteuid() == 0 else None
+    global _scratch_parent
+    if tier != tiers.NAMESPACES:
+        _scratch_parent = isolation.scratch_parent()
+    try:
+        serve(ctrl, tier, base_vm, uids)
+    finally:
+        if _scratch_parent:
+            shutil.rmtree(_scratch_parent, ignore_errors=True)
+
+
+_scratch_parent: str | None = None
+
+
+def serve(ctrl: socket.socket, tier: int, base_vm: int, uids) -> None:
+    """Fork an intermediate for each spawn (or preflight) request until the parent hangs up."""
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctrl, 1024, 1)
