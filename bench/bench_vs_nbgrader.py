@@ -52,7 +52,7 @@ MISTAKES = {
     "unstable_sigmoid": {"return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))":
                          "return 1.0 / (1.0 + np.exp(-z))"},
 }
-LOOPER = {"def sigmoid(z):": "def sigmoid(z):\n    while True:\n        pass"}
+LOOPER = "\n\ndef sigmoid(z):\n    while True:\n        pass\n"
 
 
 def apply(source: str, replace: dict[str, str]) -> str | None:
@@ -79,7 +79,8 @@ def class_sources() -> dict[str, str]:
     while len(students) < 16:  # pad with more correct students if mistakes no longer apply
         students[f"correct_{n}"] = REFERENCE
         n += 1
-    students["loop_forever"] = apply(REFERENCE, LOOPER)
+    # The looping student's sigmoid never returns; the other functions call it too.
+    students["loop_forever"] = REFERENCE + LOOPER
     return dict(list(students.items())[:17])
 
 
