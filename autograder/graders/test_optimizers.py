@@ -227,13 +227,8 @@ def check_trajectory(submission, cls: str, kwargs: dict, params: list, grads: li
     # The whole trajectory is one pipeline (one round trip), every step fetched; it is judged
     # afterwards in the order the steps ran, as if each had been fetched on its own.
     opt = getattr(submission, cls)(**kwargs)  # on its own: a time-out in the pipeline is then update's
-    pipe = submission.pipeline()
-    current = pipe.put(params)
-    for step_grads in grads:
-        current = pipe.call(opt.update, current, step_grads)
-        pipe.fetch(current)
     try:
-        values = pipe.run()
+        values = trajectory_pipeline(submission, opt, params, grads).run()
     except StudentException as exc:
         judge_all(exc.fetched or [], every, len(grads), judge)  # a wrong step before the failure comes first
         if exc.exc_type == "ValueError" and "broadcast" in exc.message:
@@ -372,16 +367,22 @@ def optimizer_cases() -> list[tuple[str, dict, Callable]]:
     ]
 
 
-def run_student(submission, cls: str, kw: dict, params: list, grads: list) -> Trajectory:
-    """The student's own trajectory, fetched after every update."""
-    opt = getattr(submission, cls)(**kw)
+def trajectory_pipeline(submission, opt, params: list, grads: list):
+    """One pipeline (one round trip) of ``opt.update`` over ``grads``, each step's output fed to the
+    next and fetched."""
     pipe = submission.pipeline()
     current = pipe.put(params)
     for step_grads in grads:
         current = pipe.call(opt.update, current, step_grads)
         pipe.fetch(current)
+    return pipe
+
+
+def run_student(submission, cls: str, kw: dict, params: list, grads: list) -> Trajectory:
+    """The student's own trajectory, fetched after every update."""
+    opt = getattr(submission, cls)(**kw)
     try:
-        values = pipe.run()
+        values = trajectory_pipeline(submission, opt, params, grads).run()
     except SubmissionError as exc:
         for value in exc.fetched or []:  # what the steps before the failure returned is judged first
             expect_param_list(value, params, f"{cls}.update")
