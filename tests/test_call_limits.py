@@ -87,12 +87,22 @@ def test_a_looping_function_costs_half_a_second_for_the_whole_topic(tmp_path, mo
     assert {"relu_derivative_values", "elu_derivative_values"} <= passed
 
 
-def test_a_sleeping_function_is_stopped_by_its_wall_limit(tmp_path):
-    result = grade_file("activations", looping_sigmoid(tmp_path, "import time; time.sleep(60)"))
+ASLEEP = re.compile(r"did not finish: it slept or waited ([0-9.]+) s without computing")
+
+
+@pytest.mark.parametrize("body", ["import time; time.sleep(60)",
+                                  "import os\n    r, w = os.pipe()\n    os.read(r, 1)"], ids=["sleep", "read-a-pipe"])
+def test_a_sleeping_function_is_stopped_once_it_slept_its_cpu_limit(tmp_path, body):
+    # Asleep, a worker uses no CPU time: only the wall limit (4 x its CPU limit + 0.25 s, room
+    # for a loaded machine) would stop it. Sleeping is not waiting for a CPU, so it is counted.
+    result = grade_file("activations", looping_sigmoid(tmp_path, body))
     first = result.check("sigmoid_values").output
-    m = LIMIT.search(first)
-    assert m and not m.group(2), first  # no CPU used: the wall limit stopped it
-    assert float(m.group(1)) == pytest.approx(CallLimits.wall_limit(0.25))
+    m = ASLEEP.search(first)
+    assert m, first
+    assert 0.25 <= float(m.group(1)) < CallLimits.wall_limit(0.25)  # its CPU limit, not its wall limit
+    slept = [float(m.group(1)) for c in result.checks if (m := ASLEEP.search(c.output))]
+    assert len(slept) >= 2 and sum(slept) <= 0.5  # later calls: the tight limit
+    assert result.execution_time < 5.0
 
 
 def test_the_instructors_timeout_overrides_the_calibrated_limits(tmp_path):

@@ -303,6 +303,7 @@ SPIN_SECONDS = 0.0002
 CPU_POLL = 0.01  # how often a call held to a CPU-time limit reads the worker's CPU time
 OUTPUT_TIMEOUT = 1.0  # reading printed output runs no student code but a flush of a replaced stdout
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+BLOCKED_STATES = frozenset("SDTtIP")  # /proc/<pid>/stat: asleep, disk wait, stopped, traced, idle, parked
 
 
 def _spin_until_readable(sock: socket.socket) -> None:
@@ -327,18 +328,25 @@ class Connection:
 
     def cpu_seconds(self) -> float:
         """CPU time the worker (and children it waited for) has used; kept once it is killed."""
+        return self._sample()[1]
+
+    def _sample(self) -> tuple[str, float]:
+        """The worker's scheduler state (one letter, "" if unknown) and its CPU seconds so far."""
         if self.final_cpu is not None or not self.alive:
-            return self.final_cpu or 0.0
+            return "", self.final_cpu or 0.0
         try:
             with open(f"/proc/{self.pid}/stat", "rb") as fh:
                 fields = fh.read().rsplit(b")", 1)[1].split()
-            return sum(int(x) for x in fields[11:15]) / _CLOCK_TICKS  # utime stime cutime cstime
+            cpu = sum(int(x) for x in fields[11:15]) / _CLOCK_TICKS  # utime stime cutime cstime
+            return fields[0].decode("ascii", "replace"), cpu
         except (OSError, IndexError, ValueError):
-            return 0.0
+            return "", 0.0
 
-    def request(self, message: Any, timeout: float, cpu_limit: float | None = None) -> Any:
+    def request(self, message: Any, timeout: float, cpu_limit: float | None = None,
+                idle_limit: float | None = None) -> Any:
         """Send ``message`` and return the reply; at most ``timeout`` wall seconds and, when
-        given, ``cpu_limit`` seconds of the worker's CPU time (then the worker is killed)."""
+        given, ``cpu_limit`` seconds of the worker's CPU time and ``idle_limit`` seconds asleep
+        (then the worker is killed)."""
         if not self.alive:
             raise WorkerCrashed("the worker is gone")
         try:
@@ -346,7 +354,7 @@ class Connection:
             send_request(self.sock, message)
             _spin_until_readable(self.sock)
             if cpu_limit is not None:
-                self._await_reply(timeout, cpu_limit)
+                self._await_reply(timeout, cpu_limit, idle_limit)
             reply = recv_message(self.sock)
         except TimeoutError:
             self.kill()
@@ -362,15 +370,21 @@ class Connection:
             raise WorkerCrashed(f"your code {reply[1] if len(reply) > 1 else 'exited'}")
         return reply
 
-    def _await_reply(self, timeout: float, cpu_limit: float) -> None:
+    def _await_reply(self, timeout: float, cpu_limit: float, idle_limit: float | None = None) -> None:
         """Wait until the reply is readable; kill the worker once it has used ``cpu_limit`` CPU
-        seconds on this request (raising ``StudentTimeout``), or raise ``TimeoutError`` at ``timeout``.
+        seconds on this request, or slept ``idle_limit`` seconds (raising ``StudentTimeout``), or
+        raise ``TimeoutError`` at ``timeout``.
 
         CPU time is read only while waiting (from /proc, every ``CPU_POLL`` s), so a fast reply
-        costs nothing extra; the first poll, before the first reading, counts as spent.
+        costs nothing extra; the first poll, before the first reading, counts as spent. Asleep
+        means blocked (sleeping, waiting on a child, a lock or a pipe, stopped) with no CPU used
+        between two readings: a graded call never has to, while a loaded machine only keeps the
+        worker runnable (waiting for a CPU is not sleeping), so only the wall-clock ``timeout``,
+        kept generous for loaded machines, would otherwise stop ``time.sleep(30)``.
         """
         start = time.perf_counter()
         cpu_start = None
+        asleep, was_blocked, then, cpu_then = 0.0, False, start, 0.0
         while True:
             left = timeout - (time.perf_counter() - start)
             if left <= 0:
@@ -378,12 +392,23 @@ class Connection:
             if select.select([self.sock], [], [], min(left, CPU_POLL))[0]:
                 self.sock.settimeout(max(left, 0.001))
                 return
+            state, cpu = self._sample()
+            now = time.perf_counter()
+            blocked = state in BLOCKED_STATES
             if cpu_start is None:
-                cpu_start = self.cpu_seconds() - CPU_POLL  # the poll just waited: at most this much was used
-            elif self.cpu_seconds() - cpu_start >= cpu_limit:
+                cpu_start = cpu - CPU_POLL  # the poll just waited: at most this much was used
+            elif cpu - cpu_start >= cpu_limit:
                 self.kill()
                 raise StudentTimeout(f"did not finish within {cpu_limit:.2g} s of CPU time "
                                      "(an infinite loop, or far too slow)")
+            elif idle_limit is not None and blocked and was_blocked and cpu == cpu_then:
+                asleep += now - then
+                if asleep >= idle_limit:
+                    self.kill()
+                    raise StudentTimeout(f"did not finish: it slept or waited {asleep:.2g} s without computing "
+                                         "(time.sleep, waiting for a process, input or a lock); graded code "
+                                         "never needs to wait")
+            was_blocked, then, cpu_then = blocked, now, cpu
 
     def kill(self) -> None:
         """Kill the worker; as PID 1 of its namespace, everything it started dies too."""
@@ -511,9 +536,11 @@ class Submission:
             raise StudentTimeout(f"{strike} timed out earlier, so it was not called again")
         conn = self._connection()
         self._requests += 1
-        cpu_limit = None
+        cpu_limit = idle_limit = None
         if strike and self.call_limits is not None:  # a call: held to CPU time, from the reference's cost
             cpu_limit = self.call_limits.cpu_limit(strike, after_timeout=bool(self._timed_out), calls=calls)
+            # Asleep, a batch's calls together get one call's CPU limit: a graded call never sleeps.
+            idle_limit = self.call_limits.cpu_limit(strike, after_timeout=bool(self._timed_out))
             timeout, by_budget = self._limited(cpu_limit)
         else:
             timeout, by_budget = self._timeout(calls)
@@ -523,7 +550,7 @@ class Submission:
             raise StudentTimeout("this check ran out of time")
         started = time.perf_counter()
         try:
-            reply = conn.request(message, timeout, cpu_limit)
+            reply = conn.request(message, timeout, cpu_limit, idle_limit)
         except StudentTimeout as exc:
             if by_budget:
                 raise BudgetSpent(self.meter.spent_message()) from None
