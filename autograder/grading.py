@@ -469,6 +469,10 @@ def grade_file(topic: str, path: str | Path, *, student_id: str | None = None,
 def _worker_main(tasks: multiprocessing.Queue, out: multiprocessing.Queue, options: dict) -> None:
     """A grading process: take the next task (a few students' jobs) from the shared queue and
     grade it in one session, until the queue says stop (None)."""
+    from autograder.sandbox.proxy import spin_before_waiting
+
+    options = dict(options)
+    spin_before_waiting(options.pop("spin", True))
     try:
         while (jobs := tasks.get()) is not None:
             try:
@@ -531,7 +535,10 @@ def grade_jobs(jobs: list[Job], *, workers: int | None = None, call_timeout: flo
         tasks.put(task)
     for _ in range(workers):
         tasks.put(None)
-    procs = [ctx.Process(target=_worker_main, args=(tasks, out, options), daemon=True) for _ in range(workers)]
+    # As many grading processes as cores: no core is free for polling (see spin_before_waiting).
+    worker_options = {**options, "spin": workers < (os.cpu_count() or 1)}
+    procs = [ctx.Process(target=_worker_main, args=(tasks, out, worker_options), daemon=True)
+             for _ in range(workers)]
     for p in procs:
         p.start()
     finished, errors = 0, []

@@ -306,9 +306,21 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 BLOCKED_STATES = frozenset("SDTtIP")  # /proc/<pid>/stat: asleep, disk wait, stopped, traced, idle, parked
 
 
+def spin_before_waiting(enabled: bool) -> None:
+    """Whether to poll for a worker's reply before blocking (default: yes).
+
+    Polling saves a wake-up per request when a core is free, but takes the CPU from the
+    worker when every core is busy (as many grading processes as cores): then it is off.
+    """
+    global SPIN_SECONDS
+    SPIN_SECONDS = 0.0002 if enabled else 0.0
+
+
 def _spin_until_readable(sock: socket.socket) -> None:
     """Poll briefly before blocking: most replies arrive within ~100 µs, and waking a
     sleeping process costs about as much again on a virtual machine."""
+    if not SPIN_SECONDS:
+        return
     end = time.perf_counter() + SPIN_SECONDS
     while time.perf_counter() < end:
         if select.select([sock], [], [], 0)[0]:
