@@ -179,6 +179,8 @@ _FUTURE = re.compile(r"from __future__ import [\w, ()]+")  # fullmatch on a stri
 def _hoist_future_imports(source: str) -> str:
     """Jupyter compiles each cell alone, so a `from __future__` import may sit in any cell;
     a module needs it first."""
+    if "__future__" not in source:  # nothing to move; skips compiling the whole notebook
+        return source
     try:
         compile(source, "<notebook>", "exec", dont_inherit=True)  # the placement is checked by the compiler
         return source
@@ -196,6 +198,8 @@ def _hoist_future_imports(source: str) -> str:
 
 def _with_display_shim(source: str) -> str:
     """IPython's `display` is a builtin in Jupyter; outside it, demo code calling it must not fail."""
+    if "display" not in source:  # no name `display` anywhere; skips parsing the whole notebook
+        return source
     try:
         tree = ast.parse(source)
     except (SyntaxError, RecursionError, MemoryError, ValueError):

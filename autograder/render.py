@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -14,6 +15,8 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 @cache
 def environment(autoescape: bool = True) -> jinja2.Environment:
     """Templates from ``autograder/templates``; HTML is escaped, Markdown and text are not."""
+    import jinja2  # here, not at the top: grading a notebook imports this module and renders nothing
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"]) if autoescape else False,
