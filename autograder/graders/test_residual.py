@@ -7,6 +7,7 @@ from functools import cache
 import numpy as np
 import pytest
 
+from autograder.graders.stepwise import fast_or_step_by_step, frozen, frozen_map, run, tuple_of, writable
 from autograder.referee import (
     Mistake,
     expect_array,
@@ -35,7 +36,7 @@ def relu(v: np.ndarray) -> np.ndarray:
 
 @cache
 def case(index: int) -> dict[str, np.ndarray]:
-    """Inputs for one block, drawn until no pre-activation is within KINK_MARGIN of a ReLU kink."""
+    """Inputs for one block, drawn until no pre-activation is within KINK_MARGIN of a ReLU kink (read-only)."""
     seed, N, D, H = CASES[index]
     rng = np.random.default_rng(seed)
     while True:
@@ -46,16 +47,19 @@ def case(index: int) -> dict[str, np.ndarray]:
         z = x + relu(a1) @ W2 + b2
         if np.abs(a1).min() > KINK_MARGIN and np.abs(z).min() > KINK_MARGIN:
             break
-    return {"x": x, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "dout": rng.normal(size=(N, D)), "a1": a1, "z": z}
+    c = {"x": x, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "dout": rng.normal(size=(N, D)), "a1": a1, "z": z}
+    frozen(*c.values())
+    return c
 
 
 def inputs(c: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    return tuple(c[p] for p in PARAMS)
+    """x, W1, b1, W2, b2 as fresh writable copies (what a call of the student's forward is given)."""
+    return writable(*(c[p] for p in PARAMS))
 
 
 @cache
 def numeric_grads(index: int) -> dict[str, np.ndarray]:
-    """Centred-difference gradients of sum(forward * dout) for every input, from the reference forward."""
+    """Centred-difference gradients of sum(forward * dout) for every input, from the reference forward (read-only)."""
     c = case(index)
     grads = {}
     for k, p in enumerate(PARAMS):
@@ -65,7 +69,7 @@ def numeric_grads(index: int) -> dict[str, np.ndarray]:
             return ref.residual_forward(*args)[0]
 
         grads["d" + p] = numerical_gradient(f, c[p], c["dout"])
-    return grads
+    return frozen_map(grads)
 
 
 def wrong_grads(c: dict[str, np.ndarray], *, skip: bool = True, outer_mask: bool = True, inner_mask: bool = True,
@@ -86,7 +90,10 @@ SKIP_UNMASKED = ("sent dout itself down the skip path: the skip connection joins
 NO_INNER = "forgot the inner ReLU's mask: dL/d(x @ W1 + b1) = (dz @ W2.T) * (x @ W1 + b1 > 0)"
 
 
-def misconceptions(c: dict[str, np.ndarray], grad: str) -> dict[str, np.ndarray]:
+@cache
+def misconceptions(index: int, grad: str) -> dict[str, np.ndarray]:
+    """What each classic mistake gives for ``grad`` on case ``index`` (read-only)."""
+    c = case(index)
     variants = {
         NO_SKIP: wrong_grads(c, skip=False),
         NO_OUTER: wrong_grads(c, outer_mask=False),
@@ -95,7 +102,7 @@ def misconceptions(c: dict[str, np.ndarray], grad: str) -> dict[str, np.ndarray]
         "forgot both ReLU masks": wrong_grads(c, outer_mask=False, inner_mask=False),
         NO_SKIP + ", and " + NO_OUTER: wrong_grads(c, skip=False, outer_mask=False),
     }
-    return {label: g[grad] for label, g in variants.items()}
+    return frozen_map({label: g[grad] for label, g in variants.items()})
 
 
 def forward_remote(submission, c: dict[str, np.ndarray]):
@@ -103,9 +110,25 @@ def forward_remote(submission, c: dict[str, np.ndarray]):
     return submission.residual_forward(*inputs(c)).unpack(2)
 
 
-def fetch_grads(remote, shapes: dict[str, tuple], wanted: tuple[str, ...] = GRADS) -> dict[str, np.ndarray]:
-    """The gradients named in `wanted`, each checked to be a float array of the right shape."""
-    got = remote.fetch()
+def forward_outs(submission, cases: list[dict[str, np.ndarray]], fast: bool):
+    """The student's out for each case, in order, judged by the caller in between (``fast``: all in
+    one round trip, the whole (out, cache) fetched and unpacked here; else three round trips each)."""
+    if not fast:
+        for c in cases:
+            yield forward_remote(submission, c)[0].fetch()
+        return
+    pipe = submission.pipeline()
+    for c in cases:
+        pipe.fetch(pipe.call(submission.residual_forward, *inputs(c)))
+    for value in run(pipe, whole=set(range(len(cases)))):
+        yield tuple_of(value, 2)[0]
+
+
+def fetch_grads(remote, shapes: dict[str, tuple], wanted: tuple[str, ...] = GRADS, got=None) -> dict[str, np.ndarray]:
+    """The gradients named in `wanted`, each checked to be a float array of the right shape
+    (``got``: what ``remote`` returned, already fetched)."""
+    if remote is not None:
+        got = remote.fetch()
     if type(got) not in (tuple, list) or len(got) != 5:
         raise Mistake(f"residual_backward should return a tuple (dx, dW1, db1, dW2, db2), but it returned "
                       f"{summarize(got)}.")
@@ -116,15 +139,27 @@ def shapes_of(c: dict[str, np.ndarray]) -> dict[str, tuple]:
     return {"d" + p: c[p].shape for p in PARAMS}
 
 
-def student_grads(submission, index: int, wanted: tuple[str, ...] = GRADS) -> dict[str, np.ndarray]:
-    c = case(index)
-    _, cache_handle = forward_remote(submission, c)
-    return fetch_grads(submission.residual_backward(c["dout"], cache_handle), shapes_of(c), wanted)
+def student_grads_for(submission, c: dict[str, np.ndarray], wanted: tuple[str, ...] = GRADS,
+                      fast: bool = False) -> dict[str, np.ndarray]:
+    """The student's backward pass on case ``c``, fed the cache of its own forward pass.
+
+    ``fast``: two round trips (forward with its (out, cache) fetched and unpacked here, then
+    backward), else three (forward, unpack, backward).
+    """
+    if not fast:
+        _, cache_handle = forward_remote(submission, c)
+        return fetch_grads(submission.residual_backward(np.array(c["dout"]), cache_handle), shapes_of(c), wanted)
+    pipe = submission.pipeline()
+    result = pipe.call(submission.residual_forward, *inputs(c))
+    pipe.fetch(result)
+    tuple_of(next(run(pipe, whole={0})), 2)
+    pipe = submission.pipeline()
+    pipe.fetch(pipe.call(submission.residual_backward, np.array(c["dout"]), result[1]))
+    return fetch_grads(None, shapes_of(c), wanted, got=next(run(pipe)))
 
 
-def student_grads_for(submission, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    _, cache_handle = forward_remote(submission, c)
-    return fetch_grads(submission.residual_backward(c["dout"], cache_handle), shapes_of(c))
+def student_grads(submission, index: int, wanted: tuple[str, ...] = GRADS, fast: bool = False) -> dict[str, np.ndarray]:
+    return student_grads_for(submission, case(index), wanted, fast)
 
 
 def describe_case(index: int) -> str:
@@ -134,7 +169,7 @@ def describe_case(index: int) -> str:
 
 @cache
 def kink_case() -> dict[str, np.ndarray]:
-    """Small integers, so every pre-activation is exact: several are exactly 0 at both ReLUs.
+    """Small integers, so every pre-activation is exact: several are exactly 0 at both ReLUs (read-only).
 
     The course convention is relu'(0) = 0; with integer inputs the zeros do not depend on the
     order a student sums in, and a mask written `>= 0` changes dx through either kink.
@@ -152,6 +187,7 @@ def kink_case() -> dict[str, np.ndarray]:
         if (c["a1"] == 0).sum() >= 2 and (c["z"] == 0).sum() >= 2 and all(
                 not np.allclose(kink_grads(c, outer, inner)["dx"], kink_grads(c, False, False)["dx"])
                 for outer, inner in ((True, False), (False, True))):
+            frozen(*c.values())
             return c
 
 
@@ -164,7 +200,27 @@ def kink_grads(c: dict[str, np.ndarray], outer_ge: bool, inner_ge: bool) -> dict
             "db2": dz.sum(axis=0)}
 
 
+@cache
+def kink_expected() -> tuple:
+    """Per gradient: (name, the convention's value, the misconceptions), read-only."""
+    c = kink_case()
+    wrong = {"used z >= 0 in the outer ReLU's mask; the course convention is relu'(0) = 0, so a sum x + F(x) "
+             "of exactly 0 passes no gradient": kink_grads(c, True, False),
+             "used a1 >= 0 in the inner ReLU's mask; the course convention is relu'(0) = 0, so a hidden "
+             "pre-activation of exactly 0 passes no gradient": kink_grads(c, False, True),
+             "used >= 0 in both ReLU masks; the course convention is relu'(0) = 0": kink_grads(c, True, True)}
+    right = kink_grads(c, False, False)
+    return tuple((g, frozen(right[g])[0], frozen_map({k: v[g] for k, v in wrong.items()})) for g in GRADS)
+
+
 # ------------------------------------------------------------------------------ forward
+
+
+def check_forward_shapes(submission, fast: bool) -> None:
+    cases = [case(index) for index in range(len(CASES))]
+    for index, (c, out) in enumerate(zip(cases, forward_outs(submission, cases, fast))):
+        expect_array(out, name=f"out ({describe_case(index)})", shape=c["x"].shape,
+                     hint="out = relu(x + relu(x @ W1 + b1) @ W2 + b2) has the shape of x: (N, D).")
 
 
 @pytest.mark.points(5)
@@ -172,32 +228,44 @@ def kink_grads(c: dict[str, np.ndarray], outer_ge: bool, inner_ge: bool) -> dict
 @pytest.mark.requires("forward_values")
 def test_forward_returns_out_and_cache(submission):
     """residual_forward returns (out, cache) with out of shape (N, D)"""
-    for index in range(len(CASES)):
-        c = case(index)
-        out, _ = forward_remote(submission, c)
-        expect_array(out.fetch(), name=f"out ({describe_case(index)})", shape=c["x"].shape,
-                     hint="out = relu(x + relu(x @ W1 + b1) @ W2 + b2) has the shape of x: (N, D).")
+    fast_or_step_by_step(check_forward_shapes, submission)
+
+
+@cache
+def forward_expected(index: int) -> tuple:
+    """relu(z) and the misconceptions for case ``index`` (read-only)."""
+    c = case(index)
+    x, z, a1 = c["x"], c["z"], c["a1"]
+    F = z - x
+    return frozen(relu(z))[0], frozen_map({
+        "forgot the outer ReLU: returned x + F(x) instead of relu(x + F(x))": z,
+        "left out the skip connection: returned relu(F(x)) without adding x": relu(F),
+        "applied the outer ReLU before adding x: relu(F(x)) + x instead of relu(x + F(x))": relu(F) + x,
+        "forgot the ReLU between the two layers: used (x @ W1 + b1) @ W2 instead of relu(x @ W1 + b1) @ W2":
+            relu(x + a1 @ c["W2"] + c["b2"]),
+    })
+
+
+def check_forward_values(submission, fast: bool) -> None:
+    cases = [case(index) for index in range(len(CASES))]
+    for index, out in enumerate(forward_outs(submission, cases, fast)):
+        want, mis = forward_expected(index)
+        expect_close(out, want, name=f"out ({describe_case(index)})", misconceptions=mis)
 
 
 @pytest.mark.points(15)
 @pytest.mark.visibility("visible")
 def test_forward_values(submission):
     """residual_forward computes relu(x + relu(x @ W1 + b1) @ W2 + b2)"""
-    for index in range(len(CASES)):
-        c = case(index)
-        x, z, a1 = c["x"], c["z"], c["a1"]
-        out, _ = forward_remote(submission, c)
-        F = z - x
-        expect_close(out.fetch(), relu(z), name=f"out ({describe_case(index)})", misconceptions={
-            "forgot the outer ReLU: returned x + F(x) instead of relu(x + F(x))": z,
-            "left out the skip connection: returned relu(F(x)) without adding x": relu(F),
-            "applied the outer ReLU before adding x: relu(F(x)) + x instead of relu(x + F(x))": relu(F) + x,
-            "forgot the ReLU between the two layers: used (x @ W1 + b1) @ W2 instead of relu(x @ W1 + b1) @ W2":
-                relu(x + a1 @ c["W2"] + c["b2"]),
-        })
+    fast_or_step_by_step(check_forward_values, submission)
 
 
 # ------------------------------------------------------------------------------ backward
+
+
+def check_five_gradients(submission, fast: bool) -> None:
+    for index in range(len(CASES)):
+        student_grads(submission, index, fast=fast)  # the shape checks are the point here
 
 
 @pytest.mark.points(5)
@@ -205,36 +273,30 @@ def test_forward_values(submission):
 @pytest.mark.requires("backward_dx")
 def test_backward_returns_five_gradients(submission):
     """residual_backward returns (dx, dW1, db1, dW2, db2), each shaped like its input"""
+    fast_or_step_by_step(check_five_gradients, submission)
+
+
+def check_dx(submission, fast: bool) -> None:
     for index in range(len(CASES)):
-        student_grads(submission, index)  # the shape checks are the point here
+        got = student_grads(submission, index, ("dx",), fast)["dx"]
+        expect_gradient(got, numeric_grads(index)["dx"], name=f"dx ({describe_case(index)})",
+                        misconceptions=misconceptions(index, "dx"), hint=SKIP_HINT)
+    got = student_grads_for(submission, kink_case(), fast=fast)
+    for g, want, mis in kink_expected():
+        expect_close(got[g], want, name=f"{g} when some pre-activations are exactly 0",
+                     rtol=1e-9, atol=1e-12, misconceptions=mis, hint="relu'(0) = 0: mask with (z > 0) and (a1 > 0)")
 
 
 @pytest.mark.points(25)
 @pytest.mark.visibility("visible")
 def test_backward_dx(submission):
     """dx matches the numerical gradient (skip path and both ReLU masks, relu'(0) = 0)"""
-    for index in range(len(CASES)):
-        c = case(index)
-        got = student_grads(submission, index, ("dx",))["dx"]
-        expect_gradient(got, numeric_grads(index)["dx"], name=f"dx ({describe_case(index)})",
-                        misconceptions=misconceptions(c, "dx"), hint=SKIP_HINT)
-    c = kink_case()
-    got = student_grads_for(submission, c)
-    wrong = {"used z >= 0 in the outer ReLU's mask; the course convention is relu'(0) = 0, so a sum x + F(x) "
-             "of exactly 0 passes no gradient": kink_grads(c, True, False),
-             "used a1 >= 0 in the inner ReLU's mask; the course convention is relu'(0) = 0, so a hidden "
-             "pre-activation of exactly 0 passes no gradient": kink_grads(c, False, True),
-             "used >= 0 in both ReLU masks; the course convention is relu'(0) = 0": kink_grads(c, True, True)}
-    for g in GRADS:
-        expect_close(got[g], kink_grads(c, False, False)[g], name=f"{g} when some pre-activations are exactly 0",
-                     rtol=1e-9, atol=1e-12, misconceptions={k: v[g] for k, v in wrong.items()},
-                     hint="relu'(0) = 0: mask with (z > 0) and (a1 > 0)")
+    fast_or_step_by_step(check_dx, submission)
 
 
-@pytest.mark.points(10)
-@pytest.mark.visibility("visible")
-def test_backward_skip_path(submission):
-    """with the residual branch switched off, dx is the masked dout (∂y/∂x = 0 + 1)"""
+@cache
+def skip_case() -> tuple:
+    """A block with every hidden unit off, so F(x) = b2 and dF/dx = 0 (read-only)."""
     rng = np.random.default_rng(21)
     N, D, H = 6, 4, 5
     x = rng.normal(size=(N, D))
@@ -243,60 +305,106 @@ def test_backward_skip_path(submission):
     b1 = np.full(H, -100.0)  # every hidden unit is off, so F(x) = b2 and ∂F/∂x = 0
     b2 = np.zeros(D)
     dout = rng.normal(size=(N, D))
-    _, cache_handle = submission.residual_forward(x, W1, b1, W2, b2).unpack(2)
-    got = fetch_grads(submission.residual_backward(dout, cache_handle),
-                      {"dx": x.shape, "dW1": W1.shape, "db1": b1.shape, "dW2": W2.shape, "db2": b2.shape}, ("dx",))
-    expect_close(got["dx"], dout * (x > 0), name="dx with every hidden unit off", inputs={"x": x}, misconceptions={
+    mis = frozen_map({
         NO_SKIP: np.zeros_like(x),
-        SKIP_UNMASKED: dout,
+        SKIP_UNMASKED: dout.copy(),
         NO_INNER: dout * (x > 0) + (dout * (x > 0)) @ W2.T @ W1.T,
-    }, hint="here ∂F/∂x = 0, so all of dx comes from the skip path: dout where x + F(x) > 0, else 0.")
+    })
+    c = {"x": x, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "dout": dout}
+    frozen(*c.values())
+    return c, frozen(dout * (x > 0))[0], mis
 
 
-@pytest.mark.points(15)
+@pytest.mark.points(10)
 @pytest.mark.visibility("visible")
-def test_backward_dW1_db1(submission):
-    """dW1 and db1 match the numerical gradient (inner and outer ReLU masks)"""
+def test_backward_skip_path(submission):
+    """with the residual branch switched off, dx is the masked dout (∂y/∂x = 0 + 1)"""
+    fast_or_step_by_step(check_skip_path, submission)
+
+
+def check_skip_path(submission, fast: bool) -> None:
+    c, want, mis = skip_case()
+    got = student_grads_for(submission, c, ("dx",), fast)
+    expect_close(got["dx"], want, name="dx with every hidden unit off", inputs={"x": c["x"]}, misconceptions=mis,
+                 hint="here ∂F/∂x = 0, so all of dx comes from the skip path: dout where x + F(x) > 0, else 0.")
+
+
+def check_dW1_db1(submission, fast: bool) -> None:
     for index in range(len(CASES)):
-        c = case(index)
-        got = student_grads(submission, index, ("dW1", "db1"))
+        got = student_grads(submission, index, ("dW1", "db1"), fast)
         numeric = numeric_grads(index)
         for g in ("dW1", "db1"):
             expect_gradient(got[g], numeric[g], name=f"{g} ({describe_case(index)})",
-                            misconceptions=misconceptions(c, g),
+                            misconceptions=misconceptions(index, g),
                             hint="backprop dz through W2, then through the inner ReLU's mask, then sum over the "
                                  "batch for db1.")
 
 
 @pytest.mark.points(15)
 @pytest.mark.visibility("visible")
-def test_backward_dW2_db2(submission):
-    """dW2 and db2 match the numerical gradient (outer ReLU mask, sum over the batch)"""
+def test_backward_dW1_db1(submission):
+    """dW1 and db1 match the numerical gradient (inner and outer ReLU masks)"""
+    fast_or_step_by_step(check_dW1_db1, submission)
+
+
+@cache
+def db2_misconceptions(index: int) -> dict[str, np.ndarray]:
+    c = case(index)
+    dz = c["dout"] * (c["z"] > 0)
+    return frozen_map({**misconceptions(index, "db2"),
+                       "averaged over the batch instead of summing (np.mean instead of np.sum)": dz.mean(axis=0)})
+
+
+def check_dW2_db2(submission, fast: bool) -> None:
     for index in range(len(CASES)):
-        c = case(index)
-        got = student_grads(submission, index, ("dW2", "db2"))
+        got = student_grads(submission, index, ("dW2", "db2"), fast)
         numeric = numeric_grads(index)
-        dz = c["dout"] * (c["z"] > 0)
         for g in ("dW2", "db2"):
-            mis = misconceptions(c, g)
-            if g == "db2":
-                mis["averaged over the batch instead of summing (np.mean instead of np.sum)"] = dz.mean(axis=0)
+            mis = db2_misconceptions(index) if g == "db2" else misconceptions(index, g)
             expect_gradient(got[g], numeric[g], name=f"{g} ({describe_case(index)})", misconceptions=mis)
 
 
-@pytest.mark.points(5)
-@pytest.mark.visibility("hidden")
-@pytest.mark.requires("backward_dx")
-def test_backward_uses_its_cache(submission):
-    """residual_backward uses the cache it is given, not state from the last forward call"""
+@pytest.mark.points(15)
+@pytest.mark.visibility("visible")
+def test_backward_dW2_db2(submission):
+    """dW2 and db2 match the numerical gradient (outer ReLU mask, sum over the batch)"""
+    fast_or_step_by_step(check_dW2_db2, submission)
+
+
+def check_uses_its_cache(submission, fast: bool) -> None:
     first, second = case(0), case(2)
-    out, cache_first = forward_remote(submission, first)
-    expect_close(out.fetch(), relu(first["z"]), name="out", hint="this check needs a correct forward pass first.")
-    alone = fetch_grads(submission.residual_backward(first["dout"], cache_first), shapes_of(first))
-    _, cache_first = forward_remote(submission, first)
-    forward_remote(submission, second)  # a second block's forward pass in between, as in a deeper network
+    if fast:
+        pipe = submission.pipeline()
+        forwarded = pipe.call(submission.residual_forward, *inputs(first))
+        pipe.fetch(forwarded)
+        out = tuple_of(next(run(pipe, whole={0})), 2)[0]
+    else:
+        out, cache_first = forward_remote(submission, first)
+        out = out.fetch()
+    expect_close(out, relu(first["z"]), name="out", hint="this check needs a correct forward pass first.")
+    if fast:
+        pipe = submission.pipeline()
+        pipe.fetch(pipe.call(submission.residual_backward, np.array(first["dout"]), forwarded[1]))
+        alone = fetch_grads(None, shapes_of(first), got=next(run(pipe)))
+        pipe = submission.pipeline()
+        forwarded = pipe.call(submission.residual_forward, *inputs(first))
+        pipe.fetch(forwarded)
+        pipe.fetch(pipe.call(submission.residual_forward, *inputs(second)))  # a second block's, as in a deeper net
+        for value in run(pipe, whole={0, 1}):
+            tuple_of(value, 2)
+        cache_first = forwarded[1]
+    else:
+        alone = fetch_grads(submission.residual_backward(np.array(first["dout"]), cache_first), shapes_of(first))
+        _, cache_first = forward_remote(submission, first)
+        forward_remote(submission, second)  # a second block's forward pass in between, as in a deeper network
     try:
-        interleaved = fetch_grads(submission.residual_backward(first["dout"], cache_first), shapes_of(first))
+        if fast:
+            pipe = submission.pipeline()
+            pipe.fetch(pipe.call(submission.residual_backward, np.array(first["dout"]), cache_first))
+            interleaved = fetch_grads(None, shapes_of(first), got=next(run(pipe)))
+        else:
+            interleaved = fetch_grads(submission.residual_backward(np.array(first["dout"]), cache_first),
+                                      shapes_of(first))
     except (Mistake, StudentException) as exc:  # re-raised with the likely cause; it still scores 0
         text = exc.teaching_message() if isinstance(exc, StudentException) else str(exc)
         raise Mistake(f"{text}\n{CACHE_HINT}") from None
@@ -306,23 +414,45 @@ def test_backward_uses_its_cache(submission):
                           f"{fmt(alone[g].flat[0])} before, {fmt(interleaved[g].flat[0])} after.\n{CACHE_HINT}")
 
 
+@pytest.mark.points(5)
+@pytest.mark.visibility("hidden")
+@pytest.mark.requires("backward_dx")
+def test_backward_uses_its_cache(submission):
+    """residual_backward uses the cache it is given, not state from the last forward call"""
+    fast_or_step_by_step(check_uses_its_cache, submission)
+
+
 CACHE_HINT = ("residual_backward was called with the cache of the FIRST of two forward passes. Everything "
               "backward needs must travel in the cache that forward returns, not in globals or attributes that "
               "the next forward call overwrites.")
 
 
-@pytest.mark.points(5)
-@pytest.mark.visibility("after_due_date")
-@pytest.mark.requires("forward_values", "backward_dx")
-def test_inputs_not_mutated(submission):
-    """forward and backward leave x, the weights and dout unchanged"""
+def check_not_mutated(submission, fast: bool) -> None:
     c = case(3)
-    handles = {p: submission.put(c[p]) for p in (*PARAMS, "dout")}
-    out, cache_handle = submission.residual_forward(*(handles[p] for p in PARAMS)).unpack(2)
-    expect_close(out.fetch(), relu(c["z"]), name="out", hint="this check needs a correct forward pass first.")
-    fetch_grads(submission.residual_backward(handles["dout"], cache_handle), shapes_of(c))
-    for p, handle in handles.items():
-        after = handle.fetch()
+    names = (*PARAMS, "dout")
+    if fast:
+        pipe = submission.pipeline()
+        handles = {p: pipe.put(np.array(c[p])) for p in names}
+        forwarded = pipe.call(submission.residual_forward, *(handles[p] for p in PARAMS))
+        pipe.fetch(forwarded)
+        out = tuple_of(next(run(pipe, whole={0})), 2)[0]
+    else:
+        handles = {p: submission.put(np.array(c[p])) for p in names}
+        out, cache_handle = submission.residual_forward(*(handles[p] for p in PARAMS)).unpack(2)
+        out = out.fetch()
+    expect_close(out, relu(c["z"]), name="out", hint="this check needs a correct forward pass first.")
+    if fast:
+        pipe = submission.pipeline()
+        pipe.fetch(pipe.call(submission.residual_backward, handles["dout"], forwarded[1]))
+        for p in names:
+            pipe.fetch(handles[p])
+        answers = run(pipe)
+        fetch_grads(None, shapes_of(c), got=next(answers))
+    else:
+        fetch_grads(submission.residual_backward(handles["dout"], cache_handle), shapes_of(c))
+        answers = (handles[p].fetch() for p in names)
+    for p in names:
+        after = next(answers)
         if type(after) is np.ndarray and after.shape == c[p].shape and np.array_equal(after, c[p]):
             continue
         where = ""
@@ -332,3 +462,11 @@ def test_inputs_not_mutated(submission):
         raise Mistake(f"your code modified its input {p}{where}. In-place updates such as {p}[mask] = 0 or "
                       f"{p} *= ... change the caller's array, which the rest of the network still needs. "
                       f"Build a new array instead (e.g. dout * mask).")
+
+
+@pytest.mark.points(5)
+@pytest.mark.visibility("after_due_date")
+@pytest.mark.requires("forward_values", "backward_dx")
+def test_inputs_not_mutated(submission):
+    """forward and backward leave x, the weights and dout unchanged"""
+    fast_or_step_by_step(check_not_mutated, submission)
