@@ -3,13 +3,19 @@
 The command tree mirrors what you type; each command is a thin wrapper over a library
 function that the tests call directly.
 """
+# ruff: noqa: E402 - the fork server is started before the imports (see start_early_for below)
 
 from __future__ import annotations
+
+import sys
+
+from autograder.prestart import start_early_for
+
+start_early_for(sys.argv)  # `deepgrade grade` of one submission: the fork server starts before the imports below
 
 import functools
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -539,10 +545,12 @@ def _start_fork_server_first() -> None:
 
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
-        if _grades_here_alone(kwargs.get("submissions"), kwargs.get("workers"), kwargs.get("course_dir"), kwargs):
-            from autograder.prestart import start_early
+        from autograder.prestart import cancel_early, start_early
 
-            start_early()
+        if _grades_here_alone(kwargs.get("submissions"), kwargs.get("workers"), kwargs.get("course_dir"), kwargs):
+            start_early()  # if the command line's first guess (top of this module) did not
+        else:
+            cancel_early()
         return callback(*args, **kwargs)
 
     command.callback = run

@@ -87,3 +87,59 @@ def test_check_runs_public_tests_on_a_students_file(tmp_path):
     stub.write_text((SOLUTIONS.parent / "assignments" / "activations" / "activations.py").read_text())
     bad = subprocess.run([sys.executable, "-m", "cli", "check", "activations", str(stub)], capture_output=True, text=True)
     assert bad.returncode != 0 and "NotImplementedError" in bad.stdout
+
+
+def test_grade_one_submission_from_the_command_line_prints_and_writes_everything(tmp_path):
+    """The real program (its fork server started before its imports, its exit skipping the
+    interpreter's teardown): every output file written, every line printed into a pipe."""
+    import subprocess
+    import sys
+
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    (subs / "ada").mkdir(parents=True)
+    shutil.copy(SOLUTIONS / "activations.py", subs / "ada" / "activations.py")
+    done = subprocess.run([sys.executable, "-m", "cli", "grade", "activations", str(subs), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[2].split() == ["ada", "100", "100.0%"]
+    assert lines[-2].startswith("1 submission(s) graded in") and lines[-1].startswith("sandbox: tier")
+    assert json.loads((out / "ada" / "results.json").read_text())["score"] == 100
+    assert (out / "grades.csv").read_text().startswith("student_id,score,max_score")
+    assert json.loads((out / "summary.json").read_text())["students"] == ["ada"]
+    assert "Traceback" not in done.stderr
+
+
+def test_the_fork_server_starts_early_only_for_a_grade_that_may_run_here(monkeypatch):
+    from autograder import prestart
+
+    started = []
+    monkeypatch.setattr(prestart, "start_early", lambda: started.append(1))
+
+    def early(*argv: str) -> bool:
+        started.clear()
+        answer = prestart.start_early_for(list(argv))
+        assert answer == bool(started)
+        return answer
+
+    assert early("/venv/bin/deepgrade", "grade", "activations", "subs")
+    assert early("/repo/cli.py", "grade", "activations", "subs", "--out", "o", "--workers", "1")
+    assert early("deepgrade", "grade", "all", "subs", "--workers=1", "--json")
+    assert not early("deepgrade", "grade", "activations", "subs", "--workers", "2")  # each process starts its own
+    assert not early("deepgrade", "grade", "activations", "subs", "--workers=4")
+    assert not early("deepgrade", "grade", "activations", "--course", "c")
+    assert not early("deepgrade", "grade", "activations", "subs", "--scheduler=tls://h:8786")
+    assert not early("deepgrade", "grade", "activations", "--help")
+    assert not early("deepgrade", "grade", "activations")  # a course folder, or a usage error
+    assert not early("deepgrade", "check", "activations", "activations.py")
+    assert not early("/venv/bin/pytest", "grade", "activations", "subs")  # another program importing the CLI
+
+
+def test_an_unused_early_fork_server_is_stopped():
+    from autograder import prestart
+
+    prestart.start_early()
+    proc = prestart._early[1][0]
+    prestart.cancel_early()
+    assert proc.poll() is not None and prestart.take_early() is None
+    prestart.cancel_early()  # nothing left to stop
