@@ -25,7 +25,8 @@ from autograder import __version__
 from autograder.dependencies import apply_requirements
 from autograder.results import VISIBILITIES, CheckResult, SubmissionResult
 from autograder.sandbox import Limits, Sandbox, Submission, SubmissionError
-from autograder.sandbox.proxy import Budget, Meter
+from autograder.sandbox.proxy import Budget, Meter, PendingWorker
+from autograder.sandbox.wire import WireError
 
 if TYPE_CHECKING:
     from autograder.calibration import CallLimits
@@ -167,6 +168,8 @@ class GradingPlugin:
         self.remaining: dict[int, int] = {}
         self.item_class: str = "visible"
         self.done: set[int] = set()
+        self.following: dict[int, int] = {}  # job key -> the key graded after it
+        self.prestarted: dict[int, PendingWorker] = {}  # job key -> its first worker, started ahead
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.stash[PLUGIN_KEY] = self
@@ -189,6 +192,8 @@ class GradingPlugin:
         self.remaining = {}
         for key, _, _ in keyed:
             self.remaining[key] = self.remaining.get(key, 0) + 1
+        order = list(self.remaining)
+        self.following = dict(zip(order, order[1:]))
 
     @staticmethod
     def _key(item: pytest.Item) -> int | None:
@@ -217,12 +222,25 @@ class GradingPlugin:
             meter.resume()
             self.live = Submission(self.sandbox, job.topic, job.files, call_timeout=self.call_timeout,
                                    import_timeout=max(5.0, 2 * self.call_timeout), hide=self.hide, meter=meter,
-                                   call_limits=self.call_limits.get(job.topic), timings=self.timings)
+                                   call_limits=self.call_limits.get(job.topic), timings=self.timings,
+                                   prestarted=self.prestarted.pop(key, None))
+            self._prestart(self.following.get(key))
         elif self.current[1] != self.item_class:
             self._end_class()
         self.current = (key, self.item_class)
         self.live.deadline = time.monotonic() + self.check_timeout
         return self.live
+
+    def _prestart(self, key: int | None) -> None:
+        """Have the fork server set up the next submission's worker while this one is graded
+        (on the other core); it runs no student code before that submission's first check."""
+        if key is None or key in self.prestarted or key in self.done \
+                or f"{self.jobs[key].topic}.py" not in self.jobs[key].files:
+            return
+        try:
+            self.prestarted[key] = self.sandbox.spawn_begin(self.jobs[key].files, self.hide)
+        except (OSError, WireError):
+            pass  # started when needed instead, where the error is reported against the submission
 
     def _end_class(self) -> None:
         """Keep what the class that ends may show of the printed output, before any input of the
@@ -303,6 +321,9 @@ class GradingPlugin:
 
     def pytest_sessionfinish(self) -> None:
         self.finish_current()
+        for pending in self.prestarted.values():
+            pending.discard()
+        self.prestarted.clear()
         for key in range(len(self.jobs)):
             self._emit(key)
 

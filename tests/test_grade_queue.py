@@ -32,3 +32,32 @@ def test_a_slow_student_does_not_hold_back_the_others():
     assert sorted(r.student_id for r in results) == [f"s{i:03d}" for i in range(7)]
     assert order[-1] == "s000", order  # streamed as they complete: the slow one last
     assert all(r.score == 0 for r in results)
+
+
+def test_each_submissions_worker_is_its_own_and_none_is_left_behind():
+    # The next submission's worker is started ahead, while the one before is graded: each
+    # result must still come from its own files, and no worker may outlive the session.
+    import time
+    from pathlib import Path
+
+    from autograder.grading import run_session
+    from autograder.sandbox import Limits, Sandbox
+
+    reference = (Path(__file__).resolve().parents[1] / "solutions" / "activations.py").read_bytes()
+    jobs = [Job(f"s{i}", "activations", {"activations.py": reference + f"\nprint('I am s{i}')\n".encode()})
+            for i in range(4)]
+    jobs.insert(2, Job("nofile", "activations", {"other.py": b"x = 1\n"}))  # nothing to start ahead
+    results = []
+    with Sandbox(Limits()) as sandbox:
+        run_session(jobs, results.append, sandbox=sandbox)
+        children = Path(f"/proc/{sandbox.proc.pid}/task/{sandbox.proc.pid}/children")
+        deadline = time.monotonic() + 10
+        while children.read_text().split() and time.monotonic() < deadline:
+            time.sleep(0.05)  # a killed worker's intermediate reports and exits
+        assert children.read_text().split() == []
+    by_id = {r.student_id: r for r in results}
+    assert by_id["nofile"].score == 0
+    for i in range(4):
+        r = by_id[f"s{i}"]
+        assert r.score == r.max_score == 100
+        assert f"I am s{i}" in r.output and all(f"I am s{j}" not in r.output for j in range(4) if j != i)

@@ -267,6 +267,11 @@ class Sandbox:
 
     def spawn(self, files: dict[str, bytes], hide: list[str] = (), timeout: float = 10.0) -> Connection:
         """Fork a new worker holding ``files`` in its scratch folder, with ``hide`` covered too."""
+        return self.spawn_begin(files, hide, timeout).connect()
+
+    def spawn_begin(self, files: dict[str, bytes], hide: list[str] = (), timeout: float = 10.0) -> PendingWorker:
+        """Ask for a worker like ``spawn`` without waiting for it: the fork server sets it up
+        (no student code runs until the first request) while this process goes on."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             socket.send_fds(self.ctrl, [encode("spawn")], [theirs.fileno()])
@@ -274,12 +279,12 @@ class Sandbox:
             theirs.close()
         mine.settimeout(timeout)
         hidden = sorted(set(self.hide) | {str(Path(h).resolve()) for h in hide})
-        send_message(mine, {"files": files, "hide": hidden, "limits": self.limits.to_dict(), "tier": self.tier})
-        reply = recv_message(mine)
-        if reply[0] != "started":
+        try:
+            send_message(mine, {"files": files, "hide": hidden, "limits": self.limits.to_dict(), "tier": self.tier})
+        except BaseException:
             mine.close()
-            raise WorkerCrashed(f"the sandbox could not start a worker: {reply[1:]}")
-        return Connection(mine, reply[1])
+            raise
+        return PendingWorker(mine)
 
     def close(self) -> None:
         try:
@@ -297,6 +302,37 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PendingWorker:
+    """A worker the fork server is starting (``Sandbox.spawn_begin``)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock: socket.socket | None = sock
+
+    def connect(self) -> Connection:
+        """Wait until the worker has started; its connection (``WorkerCrashed`` if it could not)."""
+        sock, self.sock = self.sock, None
+        if sock is None:
+            raise WorkerCrashed("this worker was already taken or discarded")
+        try:
+            reply = recv_message(sock)
+        except BaseException:
+            sock.close()
+            raise
+        if type(reply) is not tuple or reply[0] != "started" or len(reply) < 2 or type(reply[1]) is not int:
+            sock.close()
+            raise WorkerCrashed(f"the sandbox could not start a worker: {reply[1:] if type(reply) is tuple else reply}")
+        return Connection(sock, reply[1])
+
+    def discard(self) -> None:
+        """Stop the worker if it started (it never ran student code); idempotent."""
+        if self.sock is None:
+            return
+        try:
+            self.connect().kill()
+        except (SubmissionError, OSError, EOFError, WireError):
+            pass
 
 
 SPIN_SECONDS = 0.0002
@@ -473,6 +509,7 @@ class Submission:
     _taken: int = field(default=0, repr=False)  # ... and end of what take_output returned
     call_limits: CallLimits | None = field(default=None, repr=False)  # per-function CPU limits (calibration)
     timings: dict[str, float] | None = field(default=None, repr=False)  # records each function's slowest call
+    prestarted: PendingWorker | None = field(default=None, repr=False)  # its first worker, started ahead
 
     # -------------------------------------------------------------- worker life
     def _connection(self) -> Connection:
@@ -487,7 +524,8 @@ class Submission:
         if self.meter is not None and self.meter.left(1e-3) <= 0:
             raise BudgetSpent(self.meter.spent_message())
         self._generation += 1
-        conn = self.sandbox.spawn(self.files, self.hide)
+        pending, self.prestarted = self.prestarted, None
+        conn = pending.connect() if pending is not None else self.sandbox.spawn(self.files, self.hide)
         if self.meter is not None:
             self.meter.attach(conn)
         timeout = self.meter.left(self.import_timeout) if self.meter is not None else self.import_timeout
@@ -599,6 +637,9 @@ class Submission:
         raise WorkerCrashed(f"{where}: unexpected reply from the worker")
 
     def close(self) -> None:
+        if self.prestarted is not None:
+            self.prestarted.discard()
+            self.prestarted = None
         if self._conn is not None:
             self._conn.kill()
             self._conn = None
