@@ -21,13 +21,14 @@ correct submission at all.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 
+from autograder.graders.stepwise import StepByStep, fast_or_step_by_step, run
 from autograder.referee import Z_STRICT, Mistake, expect_array, fmt
-from autograder.sandbox import StudentException
+from autograder.sandbox import StudentException, SubmissionError
 
 INITS = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "lecun_normal")
 UNIFORM = ("xavier_uniform", "he_uniform")
@@ -116,7 +117,24 @@ def draw(submission, name: str, fan_in: int, fan_out: int, rng) -> np.ndarray:
     `rng` is a worker-side generator; a check reuses one for its draws (deterministic all
     the same, and half the round trips).
     """
-    got = getattr(submission, name)(fan_in, fan_out, rng).fetch()
+    return judge_draw(getattr(submission, name)(fan_in, fan_out, rng).fetch(), name, fan_in, fan_out)
+
+
+def draws(submission, name: str, sizes, rng, fast: bool) -> Iterator[np.ndarray]:
+    """``draw`` at each size in turn, judged by the caller in between (``fast``: all in one round trip)."""
+    if not fast:
+        for fan_in, fan_out in sizes:
+            yield draw(submission, name, fan_in, fan_out, rng)
+        return
+    pipe = submission.pipeline()
+    for fan_in, fan_out in sizes:
+        pipe.fetch(pipe.call(getattr(submission, name), fan_in, fan_out, rng))
+    for (fan_in, fan_out), got in zip(sizes, run(pipe)):
+        yield judge_draw(got, name, fan_in, fan_out)
+
+
+def judge_draw(got, name: str, fan_in: int, fan_out: int) -> np.ndarray:
+    """What `name(fan_in, fan_out, rng)` returned must be a finite float64 array of shape (fan_in, fan_out)."""
     where = f"{name}({fan_in}, {fan_out}, rng)"
     if type(got) is np.ndarray and got.ndim == 2 and got.shape == (fan_out, fan_in) and fan_in != fan_out:
         raise Mistake(f"{where} returned shape {got.shape}, expected (fan_in, fan_out) = {(fan_in, fan_out)}. "
@@ -239,9 +257,9 @@ def check_normal_tails(name: str, w: np.ndarray, fan_in: int, fan_out: int) -> N
         raise Mistake(message)
 
 
-def distribution_check(submission, name: str) -> None:
+def distribution_check(submission, name: str, fast: bool = False) -> None:
     rng = remote_rng(submission, 1000)
-    samples = {size: draw(submission, name, *size, rng) for size in SIZES}
+    samples = dict(zip(SIZES, draws(submission, name, SIZES, rng, fast)))
     check_moments(name, samples)
     if name in UNIFORM:
         check_uniform_shape(name, samples)
@@ -256,10 +274,14 @@ def distribution_check(submission, name: str) -> None:
                       "he_normal_distribution", "lecun_normal_distribution")
 def test_shapes_and_dtype(submission):
     """Every initializer returns a float64 array of shape (fan_in, fan_out)"""
+    fast_or_step_by_step(check_shapes, submission)
+
+
+def check_shapes(submission, fast: bool) -> None:
     rng = remote_rng(submission, 100)
     for name in INITS:
-        for fan_in, fan_out in ((3, 7), (7, 3), (1, 1)):
-            draw(submission, name, fan_in, fan_out, rng)
+        for _ in draws(submission, name, ((3, 7), (7, 3), (1, 1)), rng, fast):
+            pass  # draws judges the shape and dtype
 
 
 @pytest.mark.points(10)
@@ -268,10 +290,19 @@ def test_shapes_and_dtype(submission):
                       "he_normal_distribution", "lecun_normal_distribution")
 def test_randomness_comes_from_rng(submission):
     """All randomness comes from rng: same seed, same weights whatever np.random.seed says; new seed, new weights"""
-    numpy = submission.np if submission.has("np") else submission.numpy
-    for name in INITS:
-        init: Callable = getattr(submission, name)
-        label = f"{name}(6, 5, rng)"
+    fast_or_step_by_step(check_randomness, submission)
+
+
+def generators_and_draws(submission, numpy, name: str, fast: bool) -> tuple:
+    """(rng state before, after, and three draws of `name(6, 5, rng)`): with generators seeded 7, NumPy's
+    global seed 1; with a new generator seeded 7, global seed 2; with one seeded 8.
+
+    ``fast``: four round trips (the generators are made up front: np.random.default_rng does not
+    depend on NumPy's global seed), else eleven.
+    """
+    init: Callable = getattr(submission, name)
+    label = f"{name}(6, 5, rng)"
+    if not fast:
         rng = remote_rng(submission, 7)
         before = rng.bit_generator.state.fetch()
         numpy.random.seed(1)
@@ -282,6 +313,43 @@ def test_randomness_comes_from_rng(submission):
         numpy.random.seed(2)
         b = expect_array(init(6, 5, remote_rng(submission, 7)).fetch(), name=label)
         c = expect_array(init(6, 5, remote_rng(submission, 8)).fetch(), name=label)
+        return before, after, a, b, c
+    pipe = submission.pipeline()
+    rngs = [pipe.call(submission.np.random.default_rng, seed) for seed in (7, 7, 8)]
+    pipe.fetch(rngs[0].bit_generator.state)
+    pipe.call(numpy.random.seed, 1)
+    try:
+        before = next(run(pipe))
+    except SubmissionError:
+        raise StepByStep from None  # remote_rng words a module without numpy
+    pipe = submission.pipeline()
+    first = pipe.call(init, 6, 5, rngs[0])
+    pipe.fetch(rngs[0].bit_generator.state)
+    pipe.fetch(first)
+    answers = run(pipe)
+    after, a = next(answers), expect_array(next(answers), name=label)
+    pipe = submission.pipeline()
+    pipe.call(numpy.random.seed, 2)
+    try:
+        next(run(pipe), None)
+    except SubmissionError:
+        raise StepByStep from None
+    pipe = submission.pipeline()
+    for rng in rngs[1:]:
+        pipe.fetch(pipe.call(init, 6, 5, rng))
+    answers = run(pipe)
+    b = expect_array(next(answers), name=label)
+    c = expect_array(next(answers), name=label)
+    return before, after, a, b, c
+
+
+def check_randomness(submission, fast: bool) -> None:
+    has_np = submission.has("np")
+    if fast and not has_np:
+        raise StepByStep  # remote_rng then goes through the module's `numpy`
+    numpy = submission.np if has_np else submission.numpy
+    for name in INITS:
+        before, after, a, b, c = generators_and_draws(submission, numpy, name, fast)
         if not np.array_equal(a, b):
             raise Mistake(f"{name}: two calls with generators seeded the same way (np.random.default_rng(7)) "
                           "returned different weights (NumPy's global seed was 1 for the first call, 2 for the "
@@ -301,35 +369,35 @@ def test_randomness_comes_from_rng(submission):
 @pytest.mark.visibility("visible")
 def test_xavier_uniform_distribution(submission):
     """xavier_uniform: uniform on ±sqrt(6/(fan_in+fan_out)), mean 0, variance 2/(fan_in+fan_out)"""
-    distribution_check(submission, "xavier_uniform")
+    fast_or_step_by_step(distribution_check, submission, "xavier_uniform")
 
 
 @pytest.mark.points(14)
 @pytest.mark.visibility("visible")
 def test_xavier_normal_distribution(submission):
     """xavier_normal: mean 0, variance 2/(fan_in+fan_out)"""
-    distribution_check(submission, "xavier_normal")
+    fast_or_step_by_step(distribution_check, submission, "xavier_normal")
 
 
 @pytest.mark.points(14)
 @pytest.mark.visibility("visible")
 def test_he_uniform_distribution(submission):
     """he_uniform: uniform on ±sqrt(6/fan_in), mean 0, variance 2/fan_in"""
-    distribution_check(submission, "he_uniform")
+    fast_or_step_by_step(distribution_check, submission, "he_uniform")
 
 
 @pytest.mark.points(14)
 @pytest.mark.visibility("visible")
 def test_he_normal_distribution(submission):
     """he_normal: mean 0, variance 2/fan_in"""
-    distribution_check(submission, "he_normal")
+    fast_or_step_by_step(distribution_check, submission, "he_normal")
 
 
 @pytest.mark.points(12)
 @pytest.mark.visibility("visible")
 def test_lecun_normal_distribution(submission):
     """lecun_normal: mean 0, variance 1/fan_in"""
-    distribution_check(submission, "lecun_normal")
+    fast_or_step_by_step(distribution_check, submission, "lecun_normal")
 
 
 @pytest.mark.points(8)
@@ -337,10 +405,14 @@ def test_lecun_normal_distribution(submission):
 def test_normals_are_plain_not_truncated(submission):
     """The normal initializers draw a plain normal (with tails beyond 2 sigma), not a truncated one"""
     # 2 sizes x 3 initializers x 2 fractions = 12 z-tests at 5.5 sigma: P(false failure) < 5e-7.
+    fast_or_step_by_step(check_plain_normals, submission)
+
+
+def check_plain_normals(submission, fast: bool) -> None:
     rng = remote_rng(submission, 2000)
     for name in NORMAL:
-        for fan_in, fan_out in SIZES[:2]:
-            check_normal_tails(name, draw(submission, name, fan_in, fan_out, rng), fan_in, fan_out)
+        for (fan_in, fan_out), w in zip(SIZES[:2], draws(submission, name, SIZES[:2], rng, fast)):
+            check_normal_tails(name, w, fan_in, fan_out)
 
 
 @pytest.mark.points(4)
