@@ -1,29 +1,36 @@
 """Start the sandbox's fork server before the grading process has finished its own imports.
 
 The fork server takes about as long to come up (a fresh Python importing NumPy) as the
-grading process takes to import pytest and NumPy; `deepgrade grade` of one submission
-starts it first, so the two overlap. This module imports nothing heavy: the sandbox
-package itself pulls in NumPy.
+grading process takes to import click, pytest and NumPy, and the two are the critical path
+of `deepgrade grade` of one submission. So cli.py calls ``start_early_for`` before its own
+imports; the grade command confirms (or cancels) with its parsed options, and the first
+``Sandbox`` of the process takes the server. This module imports nothing heavy: every
+command imports it, and the sandbox package itself pulls in NumPy.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where a fork server starts: every command imports this module (cli.py)
+    import socket
+    import subprocess
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # folder holding the autograder package
 
-Started = tuple[subprocess.Popen, socket.socket, IO[bytes]]
+Started = tuple["subprocess.Popen", "socket.socket", IO[bytes]]
 _early: tuple[int, Started] | None = None
 
 
 def launch() -> Started:
     """Start a fork server: its process, this side of its control socket, and its log file."""
+    import socket
+    import subprocess
+    import tempfile
+
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     log = tempfile.TemporaryFile()
     env = {

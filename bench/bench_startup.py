@@ -1,8 +1,15 @@
 """Start-up of `deepgrade grade <topic>` for one submission (issue 12, target 5: at most 0.4 s).
 
-Prints the wall time of the whole command for one correct student, as a .py and as the same
-code in a notebook (runs interleaved, so a busy machine slows both alike), the time to
-import the CLI, and the time of a looping function for the whole topic (target 2).
+Prints the wall and CPU time of the whole command for one correct student, as a .py and as
+the same code in a notebook (runs interleaved, so a busy machine slows both alike; the
+notebook's extra cost is taken run by run against the .py run just before it), and the
+parts of its critical path: Python's own start, importing the CLI, and the fork server's
+start to ready (it runs while the grading process imports pytest and NumPy). Then the time
+of a looping function for the whole topic (target 2).
+
+Every figure moves with the machine's load: read the CPU columns and the minima on a busy
+machine. The environment's PYTHONDONTWRITEBYTECODE is printed: set, every run compiles
+deepgrade's own modules from source (about 0.05 s of CPU).
 
     python bench/bench_startup.py [--runs 7] [--topic activations]
 """
@@ -40,6 +47,29 @@ def timed(args: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def fork_server_start() -> tuple[float, float]:
+    """Wall seconds from starting a fork server to its ready message, and its CPU seconds:
+    the other half of a one-submission grade's critical path (the grading process imports
+    pytest and NumPy meanwhile)."""
+    sys.path.insert(0, str(ROOT))
+    from autograder import prestart
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc, ctrl, log = prestart.launch()
+    ctrl.recv(65536)  # ("ready", tier, ...)
+    wall = time.perf_counter() - start
+    ctrl.close()
+    proc.wait()
+    log.close()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):.3f}  min {min(values):.3f}"
 
 
 def worker_cpu(topic: str, source: str, call_timeout: float | None) -> tuple[float, float]:
@@ -83,6 +113,7 @@ def main() -> None:
         commands = {
             ".py": [deepgrade, "grade", args.topic, str(py_dir), "--out", str(out)],
             ".ipynb": [deepgrade, "grade", args.topic, str(nb_dir), "--out", str(out)],
+            "python": [sys.executable, "-c", "pass"],
             "import cli": [sys.executable, "-c", "import cli"],
         }
         if args.compare is not None:
@@ -93,18 +124,29 @@ def main() -> None:
             timed(commands[name])  # the first run calibrates the reference (cached afterwards)
         times: dict[str, list[float]] = {name: [] for name in commands}
         cpu: dict[str, list[float]] = {name: [] for name in commands}
+        server: list[tuple[float, float]] = []
+        load = os.getloadavg()[0]
         for _ in range(args.runs):
             for name, command in commands.items():
                 wall, used = timed(command)
                 times[name].append(wall)
                 cpu[name].append(used)
+            server.append(fork_server_start())
+        load = max(load, os.getloadavg()[0])
         print(f"deepgrade grade {args.topic}, one submission, {args.runs} interleaved runs "
-              f"(seconds; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+              f"(seconds; load average up to {load:.1f} on {os.cpu_count()} cores; "
+              f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}):")
         for name, values in times.items():
-            print(f"  {name:<12} wall median {statistics.median(values):.3f}  min {min(values):.3f}   "
-                  f"CPU median {statistics.median(cpu[name]):.3f}")
-        extra = statistics.median(times[".ipynb"]) - statistics.median(times[".py"])
-        print(f"  notebook costs {extra:+.3f} s over the .py (median), {min(times['.ipynb']) - min(times['.py']):+.3f} s (min)")
+            print(f"  {name:<12} wall {spread(values)}   CPU {spread(cpu[name])}")
+        print(f"  {'fork server':<12} wall {spread([w for w, _ in server])}   CPU {spread([c for _, c in server])}"
+              "   (start to ready, alone)")
+        # Each .ipynb run against the .py run just before it: a busy moment slows both alike.
+        for base, other in ((".py", ".ipynb"), ("other .py", "other .ipynb"), (".py", "other .py")):
+            if base in times and other in times:
+                diff = [b - a for a, b in zip(times[base], times[other])]
+                diff_cpu = [b - a for a, b in zip(cpu[base], cpu[other])]
+                print(f"  {other} minus {base}, run by run: wall median {statistics.median(diff):+.3f}  "
+                      f"min {min(diff):+.3f}   CPU median {statistics.median(diff_cpu):+.3f}")
         if args.topic == "activations":
             loop = source[: source.index("def sigmoid(")] + "def sigmoid(z):\n    while True:\n        pass\n\n\n" \
                 + source[source.index("def sigmoid_derivative("):]
