@@ -201,6 +201,34 @@ def decode(data: bytes, *, trusted: bool = False) -> Any:
 
 
 _SIMPLE = {ord("N"): None, ord("T"): True, ord("F"): False}
+_U8, _U32, _U64 = struct.Struct("<B"), struct.Struct("<I"), struct.Struct("<Q")
+_I64, _F64 = struct.Struct("<q"), struct.Struct("<d")
+# Tags as byte values (compared as ints: this loop runs for every item of every reply).
+(_TAG_INT, _TAG_FLOAT, _TAG_STR, _TAG_LIST, _TAG_TUPLE, _TAG_ARRAY, _TAG_BIGINT, _TAG_BYTES, _TAG_DICT,
+ _TAG_SCALAR, _TAG_REF) = b"ifslta" b"Iydgh"
+
+
+def _one(r: _Reader, fmt: struct.Struct) -> Any:
+    """One value of the fixed-size format ``fmt`` at the reader's position."""
+    pos = r.pos
+    end = pos + fmt.size
+    if end > r.end:
+        raise WireError("truncated message")
+    r.pos = end
+    return fmt.unpack_from(r.buf, pos)[0]
+
+
+_SHAPES = [struct.Struct(f"<{n}Q") for n in range(33)]
+
+
+def _one_shape(r: _Reader, ndim: int) -> tuple[int, ...]:
+    """An array's ``ndim`` dimensions at the reader's position."""
+    fmt = _SHAPES[ndim]
+    pos = r.pos
+    if pos + fmt.size > r.end:
+        raise WireError("truncated message")
+    r.pos = pos + fmt.size
+    return fmt.unpack_from(r.buf, pos)
 
 
 def _dec(r: _Reader, depth: int) -> Any:
@@ -215,46 +243,47 @@ def _dec(r: _Reader, depth: int) -> Any:
     r.pos += 1
     if code in _SIMPLE:
         return _SIMPLE[code]
-    tag = bytes((code,))
-    if tag == b"i":
-        return r.unpack("<q")[0]
-    if tag == b"f":
-        return r.unpack("<d")[0]
-    if tag == b"s":
-        (n,) = r.unpack("<Q")
-        return r.text(n)
-    if tag in (b"l", b"t"):
-        (n,) = r.unpack("<I")
+    if code == _TAG_FLOAT:
+        return _one(r, _F64)
+    if code == _TAG_INT:
+        return _one(r, _I64)
+    if code == _TAG_LIST or code == _TAG_TUPLE:
+        n = _one(r, _U32)
         if n > MAX_ITEMS:
             raise WireError("message has too many items")
         items = [_dec(r, depth + 1) for _ in range(n)]
-        return items if tag == b"l" else tuple(items)
-    if tag == b"a":
+        return items if code == _TAG_LIST else tuple(items)
+    if code == _TAG_ARRAY:
         dtype = _read_dtype(r)
-        (ndim,) = r.unpack("<B")
+        ndim = _one(r, _U8)
         if ndim > 32:
             raise WireError("too many dimensions")
-        shape = r.unpack(f"<{ndim}Q")
+        shape = _one_shape(r, ndim)
         count = 1
         for dim in shape:
             count *= dim
         nbytes = count * dtype.itemsize
         if nbytes > MAX_MESSAGE:
             raise WireError("array too large")
-        return np.frombuffer(r.take(nbytes), dtype=dtype).reshape(shape).copy()
-    if tag == b"I":
-        (n,) = r.unpack("<I")
+        pos = r.pos
+        if pos + nbytes > r.end:
+            raise WireError("truncated message")
+        r.pos = pos + nbytes
+        return np.frombuffer(r.buf, dtype=dtype, count=count, offset=pos).reshape(shape).copy()
+    if code == _TAG_STR:
+        return r.text(_one(r, _U64))
+    if code == _TAG_BIGINT:
+        n = _one(r, _U32)
         if n > MAX_INT_DIGITS:
             raise WireError("integer too large")
         text = r.take(n).decode("ascii")
         if not text.lstrip("-").isdigit():
             raise WireError("malformed integer")
         return int(text)
-    if tag == b"y":
-        (n,) = r.unpack("<Q")
-        return r.take(n)
-    if tag == b"d":
-        (n,) = r.unpack("<I")
+    if code == _TAG_BYTES:
+        return r.take(_one(r, _U64))
+    if code == _TAG_DICT:
+        n = _one(r, _U32)
         result = {}
         for _ in range(n):
             key = _dec(r, depth + 1)
@@ -262,11 +291,11 @@ def _dec(r: _Reader, depth: int) -> Any:
                 raise WireError("unhashable dict key")
             result[key] = _dec(r, depth + 1)
         return result
-    if tag == b"g":
+    if code == _TAG_SCALAR:
         dtype = _read_dtype(r)
         return np.frombuffer(r.take(dtype.itemsize), dtype=dtype)[0]
-    if tag == b"h":
-        (handle,) = r.unpack("<Q")
+    if code == _TAG_REF:
+        handle = _one(r, _U64)
         raw_path = _dec(r, depth + 1)
         if type(raw_path) is not list:
             raise WireError("malformed handle path")
@@ -278,15 +307,17 @@ def _dec(r: _Reader, depth: int) -> Any:
                 raise WireError("malformed attribute name")
             path.append((step[0], step[1]))
         return Ref(handle, tuple(path))
-    raise WireError(f"unknown tag {tag!r}")
+    raise WireError(f"unknown tag {bytes((code,))!r}")
+
+
+_DTYPE_CODES: dict[bytes, np.dtype] = {code.encode(): dtype for code, dtype in _DTYPES.items()}
 
 
 def _read_dtype(r: _Reader) -> np.dtype:
-    (n,) = r.unpack("<B")
-    code = r.take(n).decode("ascii", "replace")
-    dtype = _DTYPES.get(code)
+    code = r.take(_one(r, _U8))
+    dtype = _DTYPE_CODES.get(code)
     if dtype is None:
-        raise WireError(f"dtype {code!r} not allowed")
+        raise WireError(f"dtype {code.decode('ascii', 'replace')!r} not allowed")
     return dtype
 
 
