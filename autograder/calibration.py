@@ -61,6 +61,10 @@ class CallLimits:
         floor, factor = (self.tight_floor, self.tight_factor) if after_timeout else (self.floor, self.factor)
         return min(self.ceiling * calls, max(floor, factor * ref * calls))
 
+    def idle_limit(self, name: str, after_timeout: bool = False) -> float:
+        """Seconds a call of ``name`` may sleep or wait (not for a CPU): its CPU limit, at most the floor."""
+        return min(self.cpu_limit(name, after_timeout), self.tight_floor if after_timeout else self.floor)
+
     @staticmethod
     def wall_limit(cpu_limit: float) -> float:
         """Wall seconds a call held to ``cpu_limit`` CPU seconds may take."""

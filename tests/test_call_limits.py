@@ -39,6 +39,9 @@ def test_limits_follow_the_reference_with_a_floor_and_a_ceiling():
     assert limits.cpu_limit("fast", calls=50) == 0.25
     assert limits.cpu_limit("slow", calls=50) == pytest.approx(25 * 2 / 2)
     assert limits.wall_limit(0.25) > 0.25  # a loaded machine gets room in wall time
+    # asleep (not computing, not waiting for a CPU): the CPU limit, never more than the floor
+    assert limits.idle_limit("slowest") == limits.idle_limit("fast") == 0.25
+    assert limits.idle_limit("slowest", after_timeout=True) == 0.05
 
 
 def test_calibration_measures_every_function_of_the_reference():

@@ -589,8 +589,9 @@ class Submission:
         cpu_limit = idle_limit = None
         if strike and self.call_limits is not None:  # a call: held to CPU time, from the reference's cost
             cpu_limit = self.call_limits.cpu_limit(strike, after_timeout=bool(self._timed_out), calls=calls)
-            # Asleep, a batch's calls together get one call's CPU limit: a graded call never sleeps.
-            idle_limit = self.call_limits.cpu_limit(strike, after_timeout=bool(self._timed_out))
+            # Asleep, a batch's calls together get one call's CPU limit, at most the floor: a graded
+            # call never sleeps, however long the reference computes.
+            idle_limit = self.call_limits.idle_limit(strike, after_timeout=bool(self._timed_out))
             timeout, by_budget = self._limited(cpu_limit)
         else:
             timeout, by_budget = self._timeout(calls)
