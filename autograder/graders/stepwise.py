@@ -22,6 +22,9 @@ import numpy as np
 
 from autograder.sandbox import NotPlainData, SubmissionError, WorkerCrashed
 
+# Tests set this to grade the step-by-step way only, and compare (tests/test_graders_stepwise.py).
+ALWAYS_STEP_BY_STEP = False
+
 
 class StepByStep(Exception):
     """The one-round-trip path met something only the step-by-step check words right."""
@@ -29,6 +32,9 @@ class StepByStep(Exception):
 
 def fast_or_step_by_step(check: Callable[..., None], *args: Any) -> None:
     """``check(*args, fast=True)``; on ``StepByStep``, ``check(*args, fast=False)``."""
+    if ALWAYS_STEP_BY_STEP:
+        check(*args, fast=False)
+        return
     try:
         check(*args, fast=True)
     except StepByStep:
