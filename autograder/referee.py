@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.sandbox import StudentException
+from autograder.sandbox import StudentException, SubmissionError, WorkerCrashed
 
 # Two-sided normal quantile for statistical checks: P(|Z| > 5.5) = 3.8e-8, so even with a
 # Bonferroni factor of 25 tests in one check, a correct submission fails with p < 1e-6.
@@ -255,3 +255,92 @@ def expect_moments(samples: np.ndarray, *, name: str, mean: float, var: float, f
                 mis = label
         raise Mistake(_with_hints(f"{name}: the sample variance is {fmt(s2)} over {n} values, expected "
                                   f"{fmt(var)} (bound ±{fmt(z * se)}).", None, mis))
+
+
+class WorkerDied(Exception):
+    """A pipeline's worker died with no operation to blame (see ``Answers`` and ``apart_on_death``)."""
+
+
+class Answers:
+    """A pipeline's fetched values, handed to the judging code one at a time, in fetch order.
+
+    A check records all its operations in one pipeline (one round trip), then judges what it
+    fetched in the order it would have fetched each value on its own. When an operation
+    failed, the values fetched before it are still handed out (and judged, so a wrong answer
+    before the failure is reported first); asking for the first value the failure prevented
+    raises the failure itself, with the message a request of its own would have given.
+
+    ``on_death``: raise ``WorkerDied`` when the worker died mid-pipeline. Its message names
+    every function the pipeline called ("SGD(...) or SGD.update(...)"); a check that builds
+    objects in the pipeline then runs again with each built on its own (``apart_on_death``).
+    """
+
+    def __init__(self, pipe: Any, *, on_death: bool = False) -> None:
+        try:
+            self.values, self.failed = pipe.run(), None
+        except SubmissionError as exc:
+            if on_death and died(exc):
+                raise WorkerDied from exc
+            self.values, self.failed = list(exc.fetched or []), exc
+        self._next = 0
+
+    def next(self) -> Any:
+        """The next fetched value; raises the pipeline's failure when it stopped before it."""
+        if self._next < len(self.values):
+            self._next += 1
+            return self.values[self._next - 1]
+        if self.failed is not None:
+            raise self.failed
+        raise IndexError("more values asked for than the pipeline fetched")
+
+    def take(self, n: int) -> list:
+        """The next ``n`` fetched values."""
+        return [self.next() for _ in range(n)]
+
+
+def died(exc: BaseException) -> bool:
+    """The worker died during a pipeline, with no operation of it to blame."""
+    return isinstance(exc, WorkerCrashed) and exc.step is None
+
+
+def apart_on_death(run: Callable[[bool], Any]) -> Any:
+    """``run(False)``: build objects inside the pipeline; on ``WorkerDied``, ``run(True)``: build each
+    with a request of its own, so that a crash names the one function a request of its own named."""
+    try:
+        return run(False)
+    except WorkerDied:
+        return run(True)
+
+
+def frozen(value: Any) -> Any:
+    """``value`` with every array in it (in lists, tuples and dicts) made read-only, and returned.
+
+    For answers cached between students: no check can then change them for the next student
+    (an accidental in-place write raises). Send ``fresh`` copies of them to the worker.
+    """
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif type(value) in (list, tuple):
+        for item in value:
+            frozen(item)
+    elif type(value) is dict:
+        for item in value.values():
+            frozen(item)
+    return value
+
+
+def fresh(value: Any) -> Any:
+    """A copy of ``value``'s arrays (in lists, tuples and dicts) to send to the worker.
+
+    Everything one pipeline sends travels in one message, so an object sent twice arrives as
+    one object (a student's in-place change to the first shows in the second), and a read-only
+    (cached) array arrives read-only. Sent one request at a time, each arrived as a writable
+    object of its own: ``fresh`` keeps it so.
+    """
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if type(value) in (list, tuple):
+        return type(value)(fresh(item) for item in value)
+    if type(value) is dict:
+        return {key: fresh(item) for key, item in value.items()}
+    return value

@@ -8,8 +8,19 @@ from functools import cache
 import numpy as np
 import pytest
 
-from autograder.referee import Mistake, expect_array, expect_close, expect_scalar, fmt, summarize
-from autograder.sandbox import StudentException, SubmissionError
+from autograder.referee import (
+    Answers,
+    Mistake,
+    apart_on_death,
+    expect_array,
+    expect_close,
+    expect_scalar,
+    fmt,
+    fresh,
+    frozen,
+    summarize,
+)
+from autograder.sandbox import StudentException
 from solutions import clipping as ref
 
 SHAPES = ((3, 4), (5,), (2, 3, 2))
@@ -35,7 +46,11 @@ def norm(g: np.ndarray) -> float:
 
 def fetch_list(remote, n: int, name: str) -> list:
     """A list (or tuple) of n items, or a teaching Mistake."""
-    got = remote.fetch() if not isinstance(remote, (list, tuple)) else remote
+    return as_list(remote.fetch() if not isinstance(remote, (list, tuple)) else remote, n, name)
+
+
+def as_list(got, n: int, name: str) -> list:
+    """A fetched value as a list of n items (see ``fetch_list``), or a teaching Mistake."""
     if type(got) not in (list, tuple) or len(got) != n:
         raise Mistake(f"{name} should return a list of {n} arrays, one per gradient, but returned {summarize(got)}.")
     return list(got)
@@ -72,9 +87,13 @@ def as_pair(got, name: str) -> tuple:
 def test_clip_by_value_values(submission):
     """clip_by_value caps every entry at ±clip_value"""
     rng = np.random.default_rng(101)
-    for clip_value in (0.5, 1.0, 2.5):
-        grads = grad_list(rng, (3.0, 1.0, 0.2))
-        got = fetch_list(submission.clip_by_value(grads, clip_value), len(grads), "clip_by_value")
+    cases = [(clip_value, grad_list(rng, (3.0, 1.0, 0.2))) for clip_value in (0.5, 1.0, 2.5)]
+    pipe = submission.pipeline()  # the three calls in one round trip, judged in turn
+    for clip_value, grads in cases:
+        pipe.fetch(pipe.call(submission.clip_by_value, grads, clip_value))
+    answers = Answers(pipe)
+    for clip_value, grads in cases:
+        got = as_list(answers.next(), len(grads), "clip_by_value")
         for i, g in enumerate(grads):
             expect_close(got[i], np.clip(g, -clip_value, clip_value),
                          name=f"clip_by_value(grads, {clip_value})[{i}]", inputs={"grad": g}, misconceptions={
@@ -94,20 +113,27 @@ def test_clip_by_value_returns_new_arrays(submission):
     """clip_by_value does not modify its input and returns new arrays"""
     rng = np.random.default_rng(102)
     grads = grad_list(rng, (3.0, 0.1, 2.0))  # the second one needs no clipping at all
-    handles = [submission.put(g) for g in grads]
-    result = submission.clip_by_value(handles, 1.0)
-    got = fetch_list(result, len(grads), "clip_by_value")
+    pipe = submission.pipeline()  # one round trip, judged in the order it ran
+    handles = [pipe.put(g) for g in grads]
+    result = pipe.call(submission.clip_by_value, handles, 1.0)
+    pipe.fetch(result)
+    for h in handles:
+        pipe.fetch(h)
+    for i, g in enumerate(grads):
+        pipe.assign(result[i], np.full(g.shape, 123.0))
+        pipe.fetch(handles[i])
+    answers = Answers(pipe)
+    got = as_list(answers.next(), len(grads), "clip_by_value")
     for i, g in enumerate(grads):
         expect_close(got[i], np.clip(g, -1.0, 1.0), name=f"clip_by_value(grads, 1.0)[{i}]")
-    for i, (g, h) in enumerate(zip(grads, handles, strict=True)):
-        after = h.fetch()
+    for i, g in enumerate(grads):
+        after = answers.next()
         if not (type(after) is np.ndarray and after.shape == g.shape and np.array_equal(after, g)):
             raise Mistake(f"clip_by_value modified its input: grads[{i}] changed from {fmt(g)} to {fmt(after)}. "
                           "In-place clipping (g[g > c] = c, np.clip(g, -c, c, out=g)) destroys the caller's "
                           "gradients; np.clip(g, -c, c) returns a new array.")
     for i, g in enumerate(grads):
-        result[i].assign(np.full(g.shape, 123.0))
-        if not np.array_equal(handles[i].fetch(), g):
+        if not np.array_equal(answers.next(), g):
             raise Mistake(f"clip_by_value returned grads[{i}] itself, not a new array: writing into the result "
                           "changed the input. Return new arrays even when nothing needs clipping.")
 
@@ -120,8 +146,13 @@ def test_clip_by_value_returns_new_arrays(submission):
 def test_clip_by_norm_values(submission):
     """clip_by_norm scales the whole tensor to norm max_norm, keeping its direction"""
     rng = np.random.default_rng(103)
-    for shape, max_norm in (((7,), 1.0), ((4, 5), 2.0), ((2, 3, 4), 0.5), ((1,), 0.3), ((6, 2), 3.0)):
-        g = rng.normal(size=shape) * 3
+    cases = [(shape, max_norm, rng.normal(size=shape) * 3)
+             for shape, max_norm in (((7,), 1.0), ((4, 5), 2.0), ((2, 3, 4), 0.5), ((1,), 0.3), ((6, 2), 3.0))]
+    pipe = submission.pipeline()  # the five calls in one round trip, judged in turn
+    for _, max_norm, g in cases:
+        pipe.fetch(pipe.call(submission.clip_by_norm, g, max_norm))
+    answers = Answers(pipe)
+    for shape, max_norm, g in cases:
         n = norm(g)
         rows = g.reshape(g.shape[0], -1)
         per_row = (rows * np.minimum(1.0, max_norm / np.linalg.norm(rows, axis=1, keepdims=True))).reshape(shape)
@@ -135,8 +166,7 @@ def test_clip_by_norm_values(submission):
         }
         if g.ndim == 1 and g.size == 1:  # a single entry: per-element and per-tensor clipping coincide
             mis.pop(PER_ELEMENT)
-        got = submission.clip_by_norm(g, max_norm).fetch()
-        got = expect_array(got, name=f"clip_by_norm(grad of shape {shape}, {max_norm})", shape=shape)
+        got = expect_array(answers.next(), name=f"clip_by_norm(grad of shape {shape}, {max_norm})", shape=shape)
         hint = None
         if np.all(np.isfinite(got)) and norm(got) > 0:
             cos = float(np.sum(got * g) / (norm(got) * n))
@@ -153,20 +183,30 @@ def test_clip_by_norm_values(submission):
 def test_clip_by_norm_within_limit_unchanged(submission):
     """clip_by_norm leaves a gradient whose norm is at most max_norm unchanged (as a new array)"""
     rng = np.random.default_rng(104)
+    cases = []
     for shape, max_norm in (((6,), 10.0), ((3, 4), 5.0), ((2, 2, 2), 100.0)):
         g = rng.normal(size=shape)
         g *= 0.5 * max_norm / norm(g)
-        got = submission.clip_by_norm(g, max_norm).fetch()
-        expect_close(got, g, name=f"clip_by_norm(grad with norm {norm(g):.4g}, {max_norm})", misconceptions={
+        cases.append((max_norm, g))
+    at_limit = np.array([3.0, 4.0])  # exactly at the limit: unchanged too
+    # One round trip, judged in the order it ran. Each value sent is an array of its own, as it
+    # was when each went in a request of its own (one object sent twice arrives as one).
+    pipe = submission.pipeline()
+    for max_norm, g in cases:
+        pipe.fetch(pipe.call(submission.clip_by_norm, g, max_norm))
+    pipe.fetch(pipe.call(submission.clip_by_norm, at_limit.copy(), 5.0))
+    handle = pipe.put(at_limit.copy())
+    pipe.assign(pipe.call(submission.clip_by_norm, handle, 10.0), np.full(at_limit.shape, 123.0))
+    pipe.fetch(handle)
+    answers = Answers(pipe)
+    for max_norm, g in cases:
+        expect_close(answers.next(), g, name=f"clip_by_norm(grad with norm {norm(g):.4g}, {max_norm})", misconceptions={
             "rescaled to length max_norm even though the norm was already below it: only scale DOWN when "
             "||grad|| > max_norm": g * max_norm / norm(g),
         })
-    g = np.array([3.0, 4.0])  # exactly at the limit: unchanged too
-    expect_close(submission.clip_by_norm(g, 5.0).fetch(), g, name="clip_by_norm([3, 4], 5.0)")
-    handle = submission.put(g)
-    result = submission.clip_by_norm(handle, 10.0)
-    result.assign(np.full(g.shape, 123.0))
-    if not np.array_equal(handle.fetch(), g):
+    g = at_limit
+    expect_close(answers.next(), g, name="clip_by_norm([3, 4], 5.0)")
+    if not np.array_equal(answers.next(), g):
         raise Mistake("clip_by_norm returned the caller's own array when no clipping was needed: writing into the "
                       "result changed the gradient that was passed in. Return grad.copy() in that case too, so "
                       "the caller's gradient and the clipped one never share memory.")
@@ -177,13 +217,25 @@ def test_clip_by_norm_within_limit_unchanged(submission):
 @pytest.mark.requires("clip_by_norm_values")
 def test_clip_by_norm_zero_gradient(submission):
     """clip_by_norm keeps a zero gradient zero (no division by zero, no NaN)"""
+    pipe = submission.pipeline()  # both calls in one round trip, judged in turn
+    for shape in ((4,), (2, 3)):
+        pipe.fetch(pipe.call(submission.clip_by_norm, np.zeros(shape), 1.0))
+    answers = Answers(pipe)
     for shape in ((4,), (2, 3)):
         g = np.zeros(shape)
-        got = with_zero_hint(lambda g=g: submission.clip_by_norm(g, 1.0).fetch())
+        got = with_zero_hint(answers.next)
         expect_close(got, g, name=f"clip_by_norm(zeros{shape}, 1.0)", hint=ZERO_HINT)
 
 
 # ------------------------------------------------------------------------------ clip by global norm
+
+
+def global_norm_answers(submission, cases: list[tuple[list[np.ndarray], float]]) -> Answers:
+    """clip_by_global_norm on every case, in one round trip; its answers, to judge in turn."""
+    pipe = submission.pipeline()
+    for grads, max_norm in cases:
+        pipe.fetch(pipe.call(submission.clip_by_global_norm, grads, max_norm))
+    return Answers(pipe)
 
 
 def global_cases() -> list[tuple[list[np.ndarray], float]]:
@@ -199,11 +251,13 @@ def global_cases() -> list[tuple[list[np.ndarray], float]]:
 @pytest.mark.visibility("visible")
 def test_clip_by_global_norm_values(submission):
     """clip_by_global_norm scales every tensor by the same factor max_norm / global_norm"""
-    for grads, max_norm in global_cases():
+    cases = global_cases()
+    answers = global_norm_answers(submission, cases)
+    for grads, max_norm in cases:
         norms = [norm(g) for g in grads]
         total = float(np.sqrt(sum(n * n for n in norms)))
         expected, _ = ref.clip_by_global_norm(grads, max_norm)
-        pair = fetch_pair(submission.clip_by_global_norm(grads, max_norm), "clip_by_global_norm")
+        pair = as_pair(answers.next(), "clip_by_global_norm")
         got = fetch_list(pair[0], len(grads), "clip_by_global_norm (its first value)")
         label = f"norms {', '.join(f'{n:.3g}' for n in norms)}; global norm {total:.4g}; max_norm {max_norm}"
         for i, g in enumerate(grads):
@@ -221,10 +275,12 @@ def test_clip_by_global_norm_values(submission):
 @pytest.mark.visibility("visible")
 def test_clip_by_global_norm_returns_norm_before_clipping(submission):
     """clip_by_global_norm returns the global norm before clipping"""
-    for grads, max_norm in [*global_cases(), ([np.ones(4), np.ones((2, 2))], 100.0)]:
+    cases = [*global_cases(), ([np.ones(4), np.ones((2, 2))], 100.0)]
+    answers = global_norm_answers(submission, cases)
+    for grads, max_norm in cases:
         norms = [norm(g) for g in grads]
         total = float(np.sqrt(sum(n * n for n in norms)))
-        pair = fetch_pair(submission.clip_by_global_norm(grads, max_norm), "clip_by_global_norm")
+        pair = as_pair(answers.next(), "clip_by_global_norm")
         expect_scalar(pair[1], total, name=f"global_norm (tensor norms {', '.join(f'{n:.3g}' for n in norms)})",
                       misconceptions={
                           "returned the norm AFTER clipping (it is max_norm whenever clipping happened)": min(total,
@@ -240,15 +296,17 @@ def test_clip_by_global_norm_returns_norm_before_clipping(submission):
 def test_clip_by_global_norm_zero_gradients(submission):
     """all-zero gradients stay zero and the global norm is 0 (no NaN)"""
     grads = [np.zeros(s) for s in SHAPES]
-    pair = with_zero_hint(lambda: fetch_pair(submission.clip_by_global_norm(grads, 1.0), "clip_by_global_norm"))
+    # one zero tensor among non-zero ones must not trip a per-tensor division either
+    mixed = [np.zeros((2, 2)), np.full(3, 2.0)]
+    answers = global_norm_answers(submission, [(grads, 1.0), (mixed, 1.0)])  # judged in turn
+    pair = with_zero_hint(lambda: as_pair(answers.next(), "clip_by_global_norm"))
     got = fetch_list(pair[0], len(grads), "clip_by_global_norm (its first value)")
     for i, g in enumerate(grads):
         expect_close(got[i], g, name=f"clipped[{i}] of all-zero gradients", hint=ZERO_HINT)
     expect_scalar(pair[1], 0.0, name="global_norm of all-zero gradients", hint=ZERO_HINT)
-    # one zero tensor among non-zero ones must not trip a per-tensor division either
-    grads = [np.zeros((2, 2)), np.full(3, 2.0)]
+    grads = mixed
     expected, _ = ref.clip_by_global_norm(grads, 1.0)
-    pair = with_zero_hint(lambda: fetch_pair(submission.clip_by_global_norm(grads, 1.0), "clip_by_global_norm"))
+    pair = with_zero_hint(lambda: as_pair(answers.next(), "clip_by_global_norm"))
     got = fetch_list(pair[0], 2, "clip_by_global_norm (its first value)")
     for i in range(2):
         expect_close(got[i], expected[i], name=f"clipped[{i}] of [zeros, 2s] with max_norm 1", rtol=RTOL,
@@ -263,19 +321,30 @@ def test_clip_by_global_norm_leaves_input_alone(submission):
     rng = np.random.default_rng(106)
     for scale in (10.0, 0.01):  # clipped, and within the limit
         grads = grad_list(rng, (scale, scale, scale))
-        handles = [submission.put(g) for g in grads]
-        result, _ = submission.clip_by_global_norm(handles, 1.0).unpack(2)
+        # Three round trips: the inputs and the call, the unpacking (its own, for its message),
+        # then every fetch and write, judged afterwards in the order they ran.
+        pipe = submission.pipeline()
+        handles = [pipe.put(g) for g in grads]
+        answer = pipe.call(submission.clip_by_global_norm, handles, 1.0)
+        pipe.run()
+        result, _ = answer.unpack(2)
+        pipe = submission.pipeline()
+        pipe.fetch(result)
+        for i, g in enumerate(grads):
+            pipe.fetch(handles[i])
+            pipe.assign(result[i], np.full(g.shape, 123.0))
+            pipe.fetch(handles[i])
+        answers = Answers(pipe)
         expected, _ = ref.clip_by_global_norm(grads, 1.0)
-        got = fetch_list(result, len(grads), "clip_by_global_norm (its first value)")
+        got = fetch_list(answers.next(), len(grads), "clip_by_global_norm (its first value)")
         for i in range(len(grads)):
             expect_close(got[i], expected[i], name=f"clipped[{i}]", rtol=RTOL,
                          hint="this check needs correct clipped values first (see the other clip_by_global_norm checks).")
         for i, g in enumerate(grads):
-            if not np.array_equal(handles[i].fetch(), g):
+            if not np.array_equal(answers.next(), g):
                 raise Mistake(f"clip_by_global_norm modified grads[{i}] in place (g *= scale?). The caller still "
                               "holds those arrays; return new ones (g * scale).")
-            result[i].assign(np.full(g.shape, 123.0))
-            if not np.array_equal(handles[i].fetch(), g):
+            if not np.array_equal(answers.next(), g):
                 raise Mistake(f"clip_by_global_norm returned grads[{i}] itself when the norm was "
                               f"{'above' if scale > 1 else 'within'} the limit: return new arrays (g.copy()).")
 
@@ -387,12 +456,32 @@ def sequence(name: str) -> Sequence:
     for label, flags in WRONG_CLIPPERS.items():
         model = WrongClipper(reference.percentile, reference.history, reference.warmup, **flags)
         wrong[label] = [(flatten(c), f) for c, f in (model.clip(grads) for grads in steps)]
-    return Sequence(params, norms, steps, expected, [(flatten(c), f) for c, f in expected], thresholds, wrong)
+    flat = [(flatten(c), f) for c, f in expected]
+    frozen((steps, expected, flat, wrong))  # shared by every student: no check may change them
+    return Sequence(params, norms, steps, expected, flat, thresholds, wrong)
 
 
 def same_step(answer: tuple[np.ndarray, bool], got_flat: np.ndarray, got_flag: object) -> bool:
     flat, flag = answer
     return bool(got_flag) == flag and bool(np.all(np.abs(got_flat - flat) <= 1e-9 + RTOL * np.abs(flat)))
+
+
+def clipper(submission, pipe, params: dict, apart: bool):
+    """``AdaptiveClipper(**params)``: recorded in ``pipe``, or with ``apart`` built now by a request of
+    its own. Built inside the pipeline saves a round trip, but a worker that dies in the pipeline is
+    then named "AdaptiveClipper(...) or AdaptiveClipper.clip(...)"; checks run again with ``apart``
+    to name clip alone, as one request per call did (``apart_on_death``)."""
+    return submission.AdaptiveClipper(**params) if apart else pipe.call(submission.AdaptiveClipper, **params)
+
+
+def clipper_run(submission, seq: Sequence, apart: bool):
+    """A pipeline: the clipper (see ``clipper``), then clip on every step of ``seq``, each answer fetched."""
+    pipe = submission.pipeline()
+    clip = clipper(submission, pipe, seq.params, apart).clip
+    steps_in_worker = pipe.put(fresh(seq.steps))  # one transfer instead of one per call
+    for k in range(len(seq.steps)):
+        pipe.fetch(pipe.call(clip, steps_in_worker[k]))
+    return pipe
 
 
 def run_sequence(submission, name: str) -> None:
@@ -402,17 +491,10 @@ def run_sequence(submission, name: str) -> None:
     misconception named is one that reproduces the student's whole run, not just one step.
     """
     seq = sequence(name)
-    # The whole run is one pipeline (one round trip), every answer fetched; it is judged
-    # afterwards, call by call, as if each had been fetched on its own.
-    clipper = submission.AdaptiveClipper(**seq.params)  # on its own: a time-out in the pipeline is then clip's
-    pipe = submission.pipeline()
-    steps_in_worker = pipe.put(seq.steps)  # one transfer instead of one per call
-    for k in range(len(seq.steps)):
-        pipe.fetch(pipe.call(clipper.clip, steps_in_worker[k]))
-    try:
-        answers, failed = pipe.run(), None
-    except SubmissionError as exc:
-        answers, failed = exc.fetched or [], exc
+    # The whole run, the clipper's construction included, is one pipeline (one round trip), every
+    # answer fetched; it is judged afterwards, call by call, as if each had been fetched on its own.
+    answers = apart_on_death(lambda apart: Answers(clipper_run(submission, seq, apart), on_death=not apart))
+    answers, failed = answers.values, answers.failed
     consistent = list(seq.wrong)
     first_failure = None
     for k, answer in enumerate(answers):
@@ -479,12 +561,19 @@ def test_adaptive_clipper_warmup_boundary(submission):
     run_sequence(submission, "warmup0")
     # during warm-up nothing is clipped, and the gradients returned must still be new arrays
     grads = grad_list(np.random.default_rng(105), (1.0, 2.0, 0.5))
-    handles = [submission.put(g) for g in grads]
-    result = submission.AdaptiveClipper(warmup=3).clip(handles)
-    clipped = result[0]
+
+    def record(apart: bool) -> Answers:  # one round trip, judged in the order it ran
+        pipe = submission.pipeline()
+        handles = [pipe.put(g) for g in grads]
+        clipped = pipe.call(clipper(submission, pipe, {"warmup": 3}, apart).clip, handles)[0]
+        for i, g in enumerate(grads):
+            pipe.assign(clipped[i], np.full(g.shape, 123.0))
+            pipe.fetch(handles[i])
+        return Answers(pipe, on_death=not apart)
+
+    answers = apart_on_death(record)
     for i, g in enumerate(grads):
-        clipped[i].assign(np.full(g.shape, 123.0))
-        if not np.array_equal(handles[i].fetch(), g):
+        if not np.array_equal(answers.next(), g):
             raise Mistake(f"AdaptiveClipper.clip returned grads[{i}] itself during warm-up (no clipping): writing "
                           "into the result changed the caller's gradient. Return copies ([g.copy() for g in "
                           "grads]) when nothing is clipped, as clip_by_global_norm does.")

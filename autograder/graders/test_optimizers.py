@@ -10,19 +10,31 @@ counter per tensor, state shared by all parameters, ...) to name the mistake.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import pytest
 
-from autograder.referee import Mistake, expect_array, expect_close, fmt, summarize
+from autograder.referee import (
+    Answers,
+    Mistake,
+    apart_on_death,
+    died,
+    expect_array,
+    expect_close,
+    fmt,
+    fresh,
+    frozen,
+    summarize,
+)
 from autograder.sandbox import StudentException, SubmissionError
 from solutions import optimizers as ref
 
 SEED = 6_2025
-SHAPES = [(3,), (4, 5), (2, 3, 2)]
+SHAPES = ((3,), (4, 5), (2, 3, 2))
 # Gradient scales differ per parameter so that adaptive step sizes and per-parameter state
 # matter, and one parameter has small gradients (~1e-3) so that where eps goes matters.
-SCALES = [1.0, 1e-3, 20.0]
+SCALES = (1.0, 1e-3, 20.0)
 RTOL, ATOL = 1e-7, 1e-10
 
 Trajectory = list[list[np.ndarray]]  # trajectory[k][i]: parameter i after update k + 1
@@ -34,6 +46,12 @@ def make_problem(seed: int, shapes=SHAPES, scales=SCALES, steps: int = 50) -> tu
     params = [rng.normal(size=s) for s in shapes]
     grads = [[scale * rng.normal(size=s) for s, scale in zip(shapes, scales, strict=True)] for _ in range(steps)]
     return params, grads
+
+
+@cache
+def problem(seed: int, shapes: tuple = SHAPES, scales: tuple = SCALES, steps: int = 50) -> tuple[list, list]:
+    """``make_problem``'s answer, computed once per grading process (read-only)."""
+    return frozen(make_problem(seed, shapes, scales, steps))
 
 
 # ---------------------------------------------------------------------------- trusted replays
@@ -195,17 +213,56 @@ def telling(replays: dict[str, Trajectory], k: int, i: int, want: np.ndarray) ->
                 if not np.allclose(traj[k][i], want, rtol=1e-6, atol=1e-9, equal_nan=True)}
 
 
-def check_trajectory(submission, cls: str, kwargs: dict, params: list, grads: list,
+@cache
+def expected(cls: str, kwargs: tuple, key: tuple) -> tuple[Trajectory, list[np.ndarray]]:
+    """The reference trajectory of ``cls(**dict(kwargs))`` on ``problem(*key)``, and the same
+    stacked per parameter (shape (steps, *parameter shape)), computed once per grading process."""
+    params, grads = problem(*key)
+    want = reference_trajectory(getattr(ref, cls), dict(kwargs), params, grads)
+    stacked = [np.stack([step[i] for step in want]) for i in range(len(params))]
+    return frozen(want), frozen(stacked)
+
+
+@cache
+def mistaken(mistakes: Callable[[dict, list, list], dict[str, Trajectory]], kwargs: tuple,
+             key: tuple) -> dict[str, Trajectory]:
+    """``mistakes``' replays on ``problem(*key)``, computed once per grading process."""
+    return frozen(mistakes(dict(kwargs), *problem(*key)))
+
+
+def all_close(values: list, stacked: list[np.ndarray], params: list) -> bool:
+    """Every fetched step is a list of float arrays of the right shapes, each close to the
+    reference: the whole trajectory compared at once. True only when the step-by-step judging
+    would pass every step; anything else (False) is left to it, for its message."""
+    if not stacked or len(values) != len(stacked[0]):
+        return False
+    n = len(params)
+    if any(type(v) not in (list, tuple) or len(v) != n for v in values):
+        return False
+    for i, (p, want) in enumerate(zip(params, stacked, strict=True)):
+        column = [v[i] for v in values]
+        if any(type(a) is not np.ndarray or a.dtype.kind != "f" or a.shape != p.shape for a in column):
+            return False
+        with np.errstate(invalid="ignore", over="ignore"):
+            # np.isclose's test for finite values; NaN or inf anywhere fails it, and the slow path decides
+            if not bool(np.all(np.abs(np.stack(column) - want) <= ATOL + RTOL * np.abs(want))):
+                return False
+    return True
+
+
+def check_trajectory(submission, cls: str, kwargs: dict, key: tuple = (SEED,),
                      mistakes: Callable[[dict, list, list], dict[str, Trajectory]] | None = None,
-                     hint: str | None = None, every: int = 1) -> None:
-    """Run the student's optimizer over the whole gradient sequence and compare every step.
+                     hint: str | None = None, every: int = 1, apart: bool = False) -> None:
+    """Run the student's optimizer over the gradient sequence ``problem(*key)`` and compare every step.
 
     Each update's output is fed to the next update inside the worker, all in one pipeline.
     Every output is fetched (a snapshot at its step) and every ``every``-th is judged; when a
     judged step is wrong, the steps since the last good one are judged too, so the message
-    names the first bad step.
+    names the first bad step. ``apart``: the optimizer is built by a request of its own (see
+    ``trajectory_pipeline``).
     """
-    want = reference_trajectory(getattr(ref, cls), kwargs, params, grads)
+    params, grads = problem(*key)
+    want, stacked = expected(cls, tuple(kwargs.items()), key)
     label = call_label(cls, kwargs)
     shapes = ", ".join(str(p.shape) for p in params)
 
@@ -216,7 +273,7 @@ def check_trajectory(submission, cls: str, kwargs: dict, params: list, grads: li
         for i, (g, w) in enumerate(zip(got, want[k], strict=True)):
             try:
                 if not np.allclose(g, w, rtol=RTOL, atol=ATOL) and mistakes and not replays:
-                    replays.update(mistakes(kwargs, params, grads))  # replayed only when needed
+                    replays.update(mistaken(mistakes, tuple(kwargs.items()), key))  # replayed only when needed
                 expect_close(g, w, name=f"params[{i}] (shape {w.shape})", rtol=RTOL, atol=ATOL,
                              misconceptions=telling(replays, k, i, w), hint=hint)
             except Mistake as exc:
@@ -224,22 +281,25 @@ def check_trajectory(submission, cls: str, kwargs: dict, params: list, grads: li
                               f"(each update fed the previous one's output): {exc}") from None
         return True
 
-    # The whole trajectory is one pipeline (one round trip), every step fetched; it is judged
-    # afterwards in the order the steps ran, as if each had been fetched on its own.
-    opt = getattr(submission, cls)(**kwargs)  # on its own: a time-out in the pipeline is then update's
+    # The whole trajectory, the optimizer's construction included, is one pipeline (one round
+    # trip), every step fetched; it is judged afterwards in the order the steps ran, as if each
+    # had been fetched on its own.
     try:
-        values = trajectory_pipeline(submission, opt, params, grads).run()
+        values = trajectory_pipeline(submission, cls, kwargs, params, grads, apart=apart).run()
     except StudentException as exc:
         judge_all(exc.fetched or [], every, len(grads), judge)  # a wrong step before the failure comes first
-        if exc.exc_type == "ValueError" and "broadcast" in exc.message:
+        if exc.step != 0 and exc.exc_type == "ValueError" and "broadcast" in exc.message:  # step 0: cls(...)
             raise Mistake(f"{label}.update raised ValueError ({exc.message}) on parameters of shapes {shapes}. "
                           "Looks like you kept one state array for all parameters; each parameter index "
                           "needs its own (e.g. a dict keyed by i).") from None
         raise
     except SubmissionError as exc:
+        if died(exc) and not apart:
+            return check_trajectory(submission, cls, kwargs, key, mistakes, hint, every, apart=True)
         judge_all(exc.fetched or [], every, len(grads), judge)
         raise
-    judge_all(values, every, len(grads), judge)
+    if not all_close(values, stacked, params):  # the whole trajectory at once; step by step only for the message
+        judge_all(values, every, len(grads), judge)
 
 
 def judge_all(values: list, every: int, steps: int, judge: Callable[[int, object], bool]) -> None:
@@ -266,8 +326,7 @@ def judge_all(values: list, every: int, steps: int, judge: Callable[[int, object
 def test_sgd_trajectory(submission):
     """SGD without momentum: 50-step trajectory on shapes (3,), (4,5), (2,3,2)"""
     kw = {"lr": 0.05}
-    params, grads = make_problem(SEED)
-    check_trajectory(submission, "SGD", kw, params, grads, sgd_misconceptions,
+    check_trajectory(submission, "SGD", kw, (SEED,), sgd_misconceptions,
                      hint="plain SGD is p_new = p - lr * g")
 
 
@@ -276,8 +335,7 @@ def test_sgd_trajectory(submission):
 def test_sgd_momentum_trajectory(submission):
     """SGD with momentum=0.9 matches torch.optim.SGD over 50 steps"""
     kw = {"lr": 0.02, "momentum": 0.9}
-    params, grads = make_problem(SEED + 1)
-    check_trajectory(submission, "SGD", kw, params, grads, sgd_misconceptions,
+    check_trajectory(submission, "SGD", kw, (SEED + 1,), sgd_misconceptions,
                      hint="torch.optim.SGD: buf = g on the first step, then buf = momentum*buf + g; p -= lr*buf")
 
 
@@ -289,28 +347,40 @@ def test_sgd_momentum_trajectory(submission):
 def test_rmsprop_trajectory(submission):
     """RMSProp(alpha=0.9) matches torch.optim.RMSprop over 50 steps"""
     kw = {"lr": 0.01, "alpha": 0.9, "eps": 1e-8}
-    params, grads = make_problem(SEED + 2)
-    check_trajectory(submission, "RMSProp", kw, params, grads, rmsprop_misconceptions,
+    check_trajectory(submission, "RMSProp", kw, (SEED + 2,), rmsprop_misconceptions,
                      hint="v = alpha*v + (1 - alpha)*g**2 (v starts at 0); p -= lr*g/(sqrt(v) + eps)")
 
 
 # ---------------------------------------------------------------------------- Adam
 
 
-@pytest.mark.points(10)
-@pytest.mark.visibility("visible")
-def test_adam_first_step(submission):
-    """Adam() first step moves every coordinate by about lr = 1e-3 (bias correction)"""
+@cache
+def first_step() -> tuple[list, list, dict[str, Trajectory], list[np.ndarray]]:
+    """Adam's first-step problem: parameters, gradients, the wrong formulas' answers and the
+    reference's, computed once per grading process."""
     g = [np.array([3.0, -0.2, 1e-3, -50.0, 1e-4]), np.array([[1e2, -1e-2], [0.5, -7.0]])]
     params = [np.linspace(-1, 1, 5), np.array([[0.5, -0.5], [2.0, 1.0]])]
-    new = submission.Adam().update(params, g).fetch()
-    got = expect_param_list(new, params, "Adam().update")
     kw = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
     wrong = adam_misconceptions(kw, params, [g])
     wrong["used a default learning rate other than lr=1e-3 (keep the signature's defaults)"] = [
         [p - 1e-2 * np.sign(gi) for p, gi in zip(params, g, strict=True)]]
-    for i, (got_i, p, gi) in enumerate(zip(got, params, g, strict=True)):
-        want = ref.Adam().update([p], [gi])[0]
+    want = [ref.Adam().update([p], [gi])[0] for p, gi in zip(params, g, strict=True)]
+    return frozen((params, g, wrong, want))
+
+
+@pytest.mark.points(10)
+@pytest.mark.visibility("visible")
+def test_adam_first_step(submission):
+    """Adam() first step moves every coordinate by about lr = 1e-3 (bias correction)"""
+    params, g, wrong, wants = first_step()
+
+    def first(apart: bool):
+        pipe = submission.pipeline()  # Adam() and its first update: one round trip
+        pipe.fetch(pipe.call(build(submission, pipe, "Adam", {}, apart).update, fresh(params), fresh(g)))
+        return Answers(pipe, on_death=not apart).next()
+
+    got = expect_param_list(apart_on_death(first), params, "Adam().update")
+    for i, (got_i, p, want) in enumerate(zip(got, params, wants, strict=True)):
         step = got_i - p
         try:
             expect_close(got_i, want, name=f"params[{i}] after the first step", rtol=1e-9, atol=1e-12,
@@ -327,8 +397,7 @@ def test_adam_first_step(submission):
 def test_adam_trajectory(submission):
     """Adam(lr=0.01, beta1=0.8, beta2=0.99) matches torch.optim.Adam over 50 steps"""
     kw = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-8}
-    params, grads = make_problem(SEED + 3)
-    check_trajectory(submission, "Adam", kw, params, grads, adam_misconceptions,
+    check_trajectory(submission, "Adam", kw, (SEED + 3,), adam_misconceptions,
                      hint="m_hat = m/(1 - beta1**t), v_hat = v/(1 - beta2**t), p -= lr*m_hat/(sqrt(v_hat) + eps), "
                           "with t = 1, 2, 3, ... counting update calls")
 
@@ -339,9 +408,8 @@ def test_adam_step_counter(submission):
     """Adam keeps one step counter per optimizer, advanced once per update (6 tensors, 12 steps)"""
     # eps=0 (safe: the gradients are never zero) so that only the step counter matters here
     kw = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 0.0}
-    shapes = [(2,), (3,), (2, 2), (1,), (5,), (2, 1)]
-    params, grads = make_problem(SEED + 4, shapes=shapes, scales=[1.0] * len(shapes), steps=12)
-    check_trajectory(submission, "Adam", kw, params, grads, adam_misconceptions,
+    shapes = ((2,), (3,), (2, 2), (1,), (5,), (2, 1))
+    check_trajectory(submission, "Adam", kw, (SEED + 4, shapes, (1.0,) * len(shapes), 12), adam_misconceptions,
                      hint="increment t once at the start of update(), before the loop over parameters")
 
 
@@ -350,8 +418,7 @@ def test_adam_step_counter(submission):
 def test_adam_eps_placement(submission):
     """Adam adds eps outside the square root (gradients of size 1e-9 to 1e-6)"""
     kw = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
-    params, grads = make_problem(SEED + 5, shapes=[(6,), (3, 2)], scales=[1e-6, 1e-9], steps=10)
-    check_trajectory(submission, "Adam", kw, params, grads, adam_misconceptions,
+    check_trajectory(submission, "Adam", kw, (SEED + 5, ((6,), (3, 2)), (1e-6, 1e-9), 10), adam_misconceptions,
                      hint="with gradients near eps, sqrt(v_hat) + eps and sqrt(v_hat + eps) differ a lot: "
                           "torch.optim.Adam divides by sqrt(v_hat) + eps")
 
@@ -367,27 +434,34 @@ def optimizer_cases() -> list[tuple[str, dict, Callable]]:
     ]
 
 
-def trajectory_pipeline(submission, opt, params: list, grads: list):
-    """One pipeline (one round trip) of ``opt.update`` over ``grads``, each step's output fed to the
-    next and fetched."""
-    pipe = submission.pipeline()
-    current = pipe.put(params)
-    for step_grads in grads:
-        current = pipe.call(opt.update, current, step_grads)
+def build(submission, pipe, cls: str, kw: dict, apart: bool):
+    """``cls(**kw)``: recorded in ``pipe``, or with ``apart`` built now by a request of its own.
+
+    Built inside the pipeline saves a round trip, but a worker that dies in the pipeline is then
+    named "SGD(...) or SGD.update(...)"; checks run again with ``apart`` to name update alone,
+    as one request per call did (``apart_on_death``)."""
+    return getattr(submission, cls)(**kw) if apart else pipe.call(getattr(submission, cls), **kw)
+
+
+def trajectory_pipeline(submission, cls: str, kw: dict, params: list, grads: list, pipe=None,
+                        apart: bool = False):
+    """``cls(**kw)`` (the first operation, see ``build``), then its ``update`` over ``grads``, each
+    step's output fed to the next and fetched: recorded in ``pipe`` (default: a new pipeline, one
+    round trip)."""
+    pipe = pipe if pipe is not None else submission.pipeline()
+    opt = build(submission, pipe, cls, kw, apart)
+    current = pipe.put(fresh(params))
+    sent = pipe.put(fresh(grads))  # one transfer; each step's list is used by its update only
+    for k in range(len(grads)):
+        current = pipe.call(opt.update, current, sent[k])
         pipe.fetch(current)
     return pipe
 
 
-def run_student(submission, cls: str, kw: dict, params: list, grads: list) -> Trajectory:
-    """The student's own trajectory, fetched after every update."""
-    opt = getattr(submission, cls)(**kw)
-    try:
-        values = trajectory_pipeline(submission, opt, params, grads).run()
-    except SubmissionError as exc:
-        for value in exc.fetched or []:  # what the steps before the failure returned is judged first
-            expect_param_list(value, params, f"{cls}.update")
-        raise
-    return [expect_param_list(value, params, f"{cls}.update") for value in values]
+def student_trajectory(answers: Answers, cls: str, params: list, steps: int) -> Trajectory:
+    """The next ``steps`` answers of a recorded ``trajectory_pipeline``, each checked for layout
+    (the pipeline's failure is raised after the steps before it are checked)."""
+    return [expect_param_list(answers.next(), params, f"{cls}.update") for _ in range(steps)]
 
 
 def leaking_parameter(together: Trajectory, alone: list[Trajectory]) -> tuple[int, int] | None:
@@ -411,9 +485,17 @@ def test_state_per_parameter(submission):
     cases = [("SGD", {"lr": 0.05, "momentum": 0.9}), ("RMSProp", {"lr": 0.01, "alpha": 0.99, "eps": 1e-8})]
     for cls, kw in cases:
         # Judged against the student's own formula: each parameter optimized alone must follow
-        # the same path as when optimized together with the other one.
-        together = run_student(submission, cls, kw, params, grads)
-        alone = [run_student(submission, cls, kw, [params[i]], [[g[i]] for g in grads]) for i in range(2)]
+        # the same path as when optimized together with the other one. The three runs are one
+        # pipeline, judged in the order they ran.
+        def runs(apart: bool, cls=cls, kw=kw) -> Answers:
+            pipe = trajectory_pipeline(submission, cls, kw, params, grads, apart=apart)
+            for i in range(2):
+                trajectory_pipeline(submission, cls, kw, [params[i]], [[g[i]] for g in grads], pipe, apart)
+            return Answers(pipe, on_death=not apart)
+
+        answers = apart_on_death(runs)
+        together = student_trajectory(answers, cls, params, len(grads))
+        alone = [student_trajectory(answers, cls, [params[i]], len(grads)) for i in range(2)]
         found = leaking_parameter(together, alone)
         if found is None:
             continue
@@ -437,13 +519,34 @@ def test_inputs_not_mutated(submission):
     grads2 = [rng.normal(size=(3, 2)), rng.normal(size=4)]
     for cls, kw, _ in optimizer_cases():
         label = call_label(cls, kw)
-        opt = getattr(submission, cls)(**kw)
-        pipe = submission.pipeline()  # two updates, then the result and the three inputs: one round trip
-        p_h, g1_h, g2_h = pipe.put(params), pipe.put(grads1), pipe.put(grads2)
-        out2 = pipe.call(opt.update, pipe.call(opt.update, p_h, g1_h), g2_h)
-        for handle in (out2, p_h, g1_h, g2_h):
-            pipe.fetch(handle)
-        out2_value, *inputs = pipe.run()
+        # Everything this check does to one optimizer class is one pipeline (one round trip),
+        # judged afterwards in the order it ran, as if each value had been fetched on its own.
+        # Every value sent is a copy of its own: values sent twice in one pipeline would arrive
+        # as one object, where separate requests gave separate ones.
+        def record(apart: bool, cls=cls, kw=kw) -> Answers:
+            pipe = submission.pipeline()
+            opt = build(submission, pipe, cls, kw, apart)  # two updates, then the result and the three inputs
+            p_h, g1_h, g2_h = pipe.put(fresh(params)), pipe.put(fresh(grads1)), pipe.put(fresh(grads2))
+            out2 = pipe.call(opt.update, pipe.call(opt.update, p_h, g1_h), g2_h)
+            for handle in (out2, p_h, g1_h, g2_h):
+                pipe.fetch(handle)
+            p2 = pipe.put(fresh(params))  # the returned arrays are new: writing into the input leaves them alone
+            out3 = pipe.call(build(submission, pipe, cls, kw, apart).update, p2, fresh(grads1))
+            pipe.fetch(out3)
+            pipe.assign(p2[0], np.full(params[0].shape, 123.0))
+            pipe.fetch(out3)
+            trajectory_pipeline(submission, cls, kw, params, [grads1, grads2], pipe, apart)  # fresh gradient arrays
+            reuser = build(submission, pipe, cls, kw, apart)  # one gradient buffer, reused
+            g_h = pipe.put(fresh(grads1))
+            current = pipe.call(reuser.update, pipe.put(fresh(params)), g_h)
+            for i, g in enumerate(grads2):
+                pipe.assign(g_h[i], fresh(g))
+            pipe.fetch(pipe.call(reuser.update, current, g_h))
+            return Answers(pipe, on_death=not apart)
+
+        answers = apart_on_death(record)
+
+        out2_value, *inputs = answers.take(4)
         expect_param_list(out2_value, params, f"{cls}.update")
         for name, value, original in (("params", inputs[0], params), ("grads (first call)", inputs[1], grads1),
                                       ("grads (second call)", inputs[2], grads2)):
@@ -456,25 +559,17 @@ def test_inputs_not_mutated(submission):
                             "gradient array (buf = g without .copy(), then buf *= momentum) writes into it")
                     raise Mistake(f"{label}: {name}[{i}] was modified by update. Looks like {what}.")
         # the returned arrays must be new: writing into the input must not change them
-        p2 = submission.put(params)
-        out3 = getattr(submission, cls)(**kw).update(p2, grads1)
-        before = expect_param_list(out3.fetch(), params, f"{cls}.update")
-        p2[0].assign(np.full(params[0].shape, 123.0))
-        after = expect_param_list(out3.fetch(), params, f"{cls}.update")
+        before = expect_param_list(answers.next(), params, f"{cls}.update")
+        after = expect_param_list(answers.next(), params, f"{cls}.update")
         if not np.array_equal(before[0], after[0], equal_nan=True):
             raise Mistake(f"{label}: the array update returned shares memory with the params array passed in "
                           "(it changed when the caller changed the input). Return new arrays, not the inputs.")
         # A training loop may reuse one gradient buffer (grad[...] = new values) between steps: state kept
         # by reference to the caller's gradient would change with it. Judged against the student's own
         # trajectory with fresh gradient arrays.
-        fresh = run_student(submission, cls, kw, params, [grads1, grads2])[-1]
-        opt = getattr(submission, cls)(**kw)
-        g_h = submission.put(grads1)
-        current = opt.update(submission.put(params), g_h)
-        for i, g in enumerate(grads2):
-            g_h[i].assign(g)
-        reused = expect_param_list(opt.update(current, g_h).fetch(), params, f"{cls}.update")
-        for i, (a, b) in enumerate(zip(reused, fresh, strict=True)):
+        separate = student_trajectory(answers, cls, params, 2)[-1]
+        reused = expect_param_list(answers.next(), params, f"{cls}.update")
+        for i, (a, b) in enumerate(zip(reused, separate, strict=True)):
             if not np.allclose(a, b, rtol=1e-12, atol=1e-15, equal_nan=True):
                 raise Mistake(f"{label}: when the caller reuses its gradient arrays (writing the second step's "
                               f"gradients into the same arrays), params[{i}] after two updates is {fmt(a)} instead "
@@ -491,20 +586,11 @@ def test_zero_gradients(submission):
     zeros = [np.zeros(3), np.zeros((2, 2))]
     for cls, kw, _ in optimizer_cases():
         label = call_label(cls, kw)
-        opt = getattr(submission, cls)(**kw)
-        pipe = submission.pipeline()  # both updates in one round trip, judged one after the other
-        current = pipe.put(params)
-        for _ in range(2):
-            current = pipe.call(opt.update, current, zeros)
-            pipe.fetch(current)
-        try:
-            answers, failed = pipe.run(), None
-        except SubmissionError as exc:
-            answers, failed = exc.fetched or [], exc
+        # the optimizer and both updates in one round trip, judged one after the other
+        answers = apart_on_death(lambda apart, cls=cls, kw=kw: Answers(
+            trajectory_pipeline(submission, cls, kw, params, [zeros, zeros], apart=apart), on_death=not apart))
         for k in range(2):
-            if k >= len(answers):
-                raise failed
-            got = expect_param_list(answers[k], params, f"{cls}.update")
+            got = expect_param_list(answers.next(), params, f"{cls}.update")
             for i, (g, p) in enumerate(zip(got, params, strict=True)):
                 if not np.all(np.isfinite(g)):
                     raise Mistake(f"{label}: after {k + 1} update(s) with all-zero gradients, params[{i}] contains "
