@@ -165,6 +165,33 @@ def set_by(limits: CallLimits, strike: str, calls: int) -> str:
     return "floor" if limits.floor >= limits.factor * ref * calls else "factor"
 
 
+def _cpu_by_process() -> dict[tuple[int, str], int]:
+    """Clock ticks of CPU time used so far, per (pid, name)."""
+    ticks = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat, "rb") as fh:
+                head, _, rest = fh.read().rpartition(b")")
+            fields = rest.split()
+            ticks[(int(stat.split("/")[2]), head.split(b"(", 1)[1].decode(errors="replace"))] = \
+                int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return ticks
+
+
+def busiest(n: int = 4, seconds: float = 1.0) -> str:
+    """The ``n`` processes that used the most CPU over the next ``seconds`` (what else is running)."""
+    before = _cpu_by_process()
+    time.sleep(seconds)
+    after = _cpu_by_process()
+    # by pid: a kernel worker's name changes with its work; a process new since `before` counts from 0,
+    # so only those that existed before count (a short-lived one is missed, a long one shows next time)
+    was = {pid: t for (pid, _), t in before.items()}
+    used = sorted(((t - was[pid], name) for (pid, name), t in after.items() if pid in was), reverse=True)
+    return ", ".join(f"{name} {100 * t * TICK / seconds:.0f}%" for t, name in used[:n] if t > 0) or "none"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--topics", nargs="*", help="topics to measure (default: every *_loops.py in tests/slow_corpus)")
@@ -175,7 +202,8 @@ def main() -> None:
     load_before = os.getloadavg()
     print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
           f"on {os.cpu_count()} cores; FLOOR {FLOOR} s, FACTOR {FACTOR:g}, ceiling {DEFAULT_CALL_TIMEOUT:g} s, "
-          f"charge overhead {1000 * OVERHEAD:.0f} ms; runs {args.runs}; margin wanted {args.margin:g}x\n")
+          f"charge overhead {1000 * OVERHEAD:.0f} ms; runs {args.runs}; margin wanted {args.margin:g}x")
+    print(f"busiest processes: {busiest()}\n")
     needs: list[tuple[float, str, str, int]] = []  # (floor needed, topic, function, calls)
     short: list[str] = []  # requests whose limit the factor sets, with less than the margin
     worst: tuple[float, str] = (float("inf"), "")
@@ -218,7 +246,8 @@ def main() -> None:
                   + f"{1000 * q.wall:9.1f}")
         print()
     load_after = os.getloadavg()
-    print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
+    print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; "
+          f"busiest processes: {busiest()}")
     print(f"smallest margin of any corpus request at FLOOR = {FLOOR} s: {worst[0]:.1f}x ({worst[1]})")
     if needs:
         want, topic, strike, calls = max(needs)
