@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.build import ASSIGNMENTS, BEGIN, END, SOLUTIONS, STUB_HEADER, api_items, make_stub
 from autograder.render import render
+
+# autograder.build (what releases need) is imported where it is used: grading a notebook
+# imports this module for ``submission_module`` alone.
 
 if TYPE_CHECKING:
     import nbformat
@@ -362,6 +364,8 @@ def owner_of(test_name: str, used: set[str], names: list[str]) -> str:
 
 def public_names(topic: str) -> list[str]:
     """The topic's public top-level functions and classes, in source order."""
+    from autograder.build import SOLUTIONS, api_items
+
     return [i.signature.split("(")[0] for i in api_items((SOLUTIONS / f"{topic}.py").read_text())
             if "." not in i.signature.split("(")[0]]
 
@@ -381,6 +385,8 @@ class Part:
 
 def _public_tests(topic: str, names: list[str]) -> tuple[str, dict[str, list[str]]]:
     """The public tests as notebook code: (helpers cell, owner -> test cells' code)."""
+    from autograder.build import ASSIGNMENTS
+
     path = ASSIGNMENTS / topic / f"test_{topic}.py"
     if not path.exists():
         return "", {}
@@ -421,6 +427,8 @@ def _call(node: ast.FunctionDef) -> str:
 
 def solution_text(topic: str) -> str:
     """The reference with nbgrader's solution delimiters (`### BEGIN SOLUTION`)."""
+    from autograder.build import BEGIN, END, SOLUTIONS
+
     source = (SOLUTIONS / f"{topic}.py").read_text()
     lines = []
     for line in source.splitlines(keepends=True):
@@ -435,6 +443,8 @@ def solution_text(topic: str) -> str:
 
 def assignment_parts(topic: str, *, solution: bool = False) -> list[Part]:
     """The cells of ``topic``'s notebook: the stub's (or, with ``solution``, the reference's) code."""
+    from autograder.build import SOLUTIONS, STUB_HEADER, make_stub
+
     reference = (SOLUTIONS / f"{topic}.py").read_text()
     stub = make_stub(reference, topic, f"solutions/{topic}.py").removeprefix(STUB_HEADER.format(topic=topic))
     stub_segments = source_segments(stub)
@@ -517,7 +527,7 @@ def write_notebook(nb: nbformat.NotebookNode, path: Path) -> Path:
 
 def release(topic: str, out_dir: Path, fmt: str = "ipynb") -> list[Path]:
     """Write what students get for ``topic``: the notebook, or the stub, README and public tests."""
-    from autograder.build import expected_files
+    from autograder.build import ASSIGNMENTS, expected_files
 
     out_dir = Path(out_dir)
     if fmt == "ipynb":
