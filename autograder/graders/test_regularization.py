@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -30,6 +32,7 @@ from autograder.referee import (
     frozen,
     summarize,
 )
+from autograder.sandbox import SubmissionError
 from solutions import regularization as ref
 
 SEED = 7_2025
@@ -100,61 +103,102 @@ def stopper(submission, pipe, kwargs: dict, apart: bool):
     return submission.EarlyStopping(**kwargs) if apart else pipe.call(submission.EarlyStopping, **kwargs)
 
 
-def run_steps(submission, kwargs: dict, losses: list[float], until_true: bool = True) -> tuple:
-    """Call step() for each loss (until it returns True); returns (stopper handle, returned values).
+@dataclass
+class Run:
+    """One early-stopping run of a check: the operations it records in a pipeline, and how its
+    answers are judged: ``judge(values, failed)`` gets the values its fetches got and the
+    pipeline's failure when it happened inside this run (else None), and returns what the check
+    needs (or raises the Mistake or the failure)."""
 
-    The stopper and all the calls go in one pipeline (one round trip). With ``until_true`` the
-    answers after the first True are not looked at, and a failure after it does not count:
-    those calls would not have been made one by one.
+    record: Callable[[object, object, bool], None]  # (submission, pipe, apart)
+    judge: Callable[[list, SubmissionError | None], object]
+
+
+def run_all(submission, runs: list[Run]) -> list:
+    """Every run in one pipeline (one round trip), judged in turn; the judges' results.
+
+    A run that accepts a failure inside it (``steps_run``: after the first True, where one call
+    at a time would have stopped) leaves the runs after it unrun: they get a pipeline of their own.
     """
 
-    def record(apart: bool) -> tuple:
+    def record(apart: bool) -> tuple[list, Answers]:
         pipe = submission.pipeline()
+        bounds = []
+        for run in runs:
+            first_op, first_fetch = len(pipe.ops), len(pipe.fetches)
+            run.record(submission, pipe, apart)
+            bounds.append((first_op, len(pipe.ops), first_fetch, len(pipe.fetches)))
+        return bounds, Answers(pipe, on_death=not apart)
+
+    bounds, answers = apart_on_death(record)
+    values, failed = answers.values, answers.failed
+    failed_at = None if failed is None else (failed.step or 0)  # no step: nothing ran
+    results = []
+    for i, (run, (first_op, end_op, first_fetch, end_fetch)) in enumerate(zip(runs, bounds, strict=True)):
+        inside = failed_at is not None and first_op <= failed_at < end_op
+        results.append(run.judge(values[first_fetch:end_fetch], failed if inside else None))
+        if inside:  # accepted by the judge: the runs after this one never ran
+            return results + (run_all(submission, runs[i + 1:]) if i + 1 < len(runs) else [])
+    return results
+
+
+def steps_run(kwargs: dict, losses: list[float], until_true: bool = True) -> Run:
+    """EarlyStopping(**kwargs), then step() for each loss; judged to the list of values returned
+    (until the first True with ``until_true``).
+
+    With ``until_true`` the answers after the first True are not looked at, and a failure after
+    it does not count: those calls would not have been made one by one.
+    """
+
+    def record(submission, pipe, apart: bool) -> None:
         es = stopper(submission, pipe, kwargs, apart)
         for k, loss in enumerate(losses):
             pipe.fetch(pipe.call(es.step, loss, step_weights(k)))
-        return es, Answers(pipe, on_death=not apart)
 
-    es, answers = apart_on_death(record)
-    failed = answers.failed
-    returned = []
-    for got in answers.values:
-        if not isinstance(got, (bool, np.bool_)):
-            raise Mistake(f"EarlyStopping.step should return True or False, but it returned {summarize(got)}.")
-        returned.append(bool(got))
-        if got and until_true:
-            return es, returned
-    if failed is not None:
-        raise failed
-    return es, returned
+    def judge(values: list, failed: SubmissionError | None) -> list[bool]:
+        returned = []
+        for got in values:
+            if not isinstance(got, (bool, np.bool_)):
+                raise Mistake(f"EarlyStopping.step should return True or False, but it returned {summarize(got)}.")
+            returned.append(bool(got))
+            if got and until_true:
+                return returned
+        if failed is not None:
+            raise failed
+        return returned
+
+    return Run(record, judge)
 
 
-def check_stop_index(submission, kwargs: dict, losses: list[float]) -> None:
+def stop_index_run(kwargs: dict, losses: list[float]) -> Run:
     """step() returns False until the reference stops, then True (patience counting)."""
     patience, min_delta = kwargs.get("patience", 5), kwargs.get("min_delta", 0.0)
-    want, _, epochs = simulate(losses, patience, min_delta)
-    _, returned = run_steps(submission, kwargs, losses)
-    if returned == [False] * want + [True]:
-        return
-    got = returned.index(True) if True in returned else None
-    text = (f"{call_text(kwargs)} with validation losses {losses}: step should first return True at step index "
-            f"{want} ({patience} step(s) without improvement after the best at index {epochs[want]}), but yours "
-            + (f"returned True first at index {got}." if got is not None else "never returned True."))
-    mistake = next((label for key, label in ES_MISTAKES.items() if simulate(losses, patience, min_delta, key)[0] == got),
-                   None)
-    raise Mistake(text + (f"\nLooks like you {mistake}." if mistake else ""))
+    steps = steps_run(kwargs, losses)
+
+    def judge(values: list, failed: SubmissionError | None) -> None:
+        want, _, epochs = simulate(losses, patience, min_delta)
+        returned = steps.judge(values, failed)
+        if returned == [False] * want + [True]:
+            return
+        got = returned.index(True) if True in returned else None
+        text = (f"{call_text(kwargs)} with validation losses {losses}: step should first return True at step "
+                f"index {want} ({patience} step(s) without improvement after the best at index {epochs[want]}), "
+                "but yours " + (f"returned True first at index {got}." if got is not None else "never returned True."))
+        mistake = next((label for key, label in ES_MISTAKES.items()
+                        if simulate(losses, patience, min_delta, key)[0] == got), None)
+        raise Mistake(text + (f"\nLooks like you {mistake}." if mistake else ""))
+
+    return Run(steps.record, judge)
 
 
-def check_best_trace(submission, kwargs: dict, losses: list[float], epochs_too: bool = False,
-                     best_weights: bool = False) -> object:
+def best_trace_run(kwargs: dict, losses: list[float], epochs_too: bool = False, best_weights: bool = False) -> Run:
     """best_loss (and best_epoch) after every step: the improvement decisions. With ``best_weights``,
-    returns the stopper's best_weights after the last step (fetched in the same round trip)."""
+    judged to the stopper's best_weights after the last step (fetched in the same round trip)."""
     patience, min_delta = kwargs.get("patience", 5), kwargs.get("min_delta", 0.0)
-    _, bests, epochs = simulate(losses, patience, min_delta)
-    # One pipeline: the stopper, then after each step its answer, best_loss and best_epoch are
-    # fetched (snapshots), then judged in that order, as if each had been fetched on its own.
-    def record(apart: bool) -> Answers:
-        pipe = submission.pipeline()
+
+    def record(submission, pipe, apart: bool) -> None:
+        # after each step, its answer, best_loss and best_epoch are fetched (snapshots), then
+        # judged in that order, as if each had been fetched on its own
         es = stopper(submission, pipe, kwargs, apart)
         for k, loss in enumerate(losses):
             pipe.fetch(pipe.call(es.step, loss, step_weights(k)))
@@ -163,28 +207,29 @@ def check_best_trace(submission, kwargs: dict, losses: list[float], epochs_too: 
                 pipe.fetch(es.best_epoch)
         if best_weights:
             pipe.fetch(es.best_weights)
-        return Answers(pipe, on_death=not apart)
 
-    answers = apart_on_death(record)
-    values, failed = answers.values, answers.failed
-    per_step = 3 if epochs_too else 2
-    for k, loss in enumerate(losses):
-        got = values[k * per_step + 1: (k + 1) * per_step]
-        where = f"{call_text(kwargs)} after step({loss}) with the losses so far {losses[:k + 1]}"
-        wrong = {label: simulate(losses, patience, min_delta, key)[1][k] for key, label in ES_MISTAKES.items()}
-        if not got:
-            break  # the pipeline stopped before this step's best_loss
-        expect_scalar(got[0], bests[k], name=f"{where}: best_loss", rtol=1e-12, atol=1e-15,
-                      misconceptions=wrong)
-        if not epochs_too or len(got) < 2:
-            continue
-        expect_equal(got[1], epochs[k], name=f"{where}: best_epoch",
-                     hint="best_epoch is the 0-based index of the step() call that set best_loss",
-                     misconceptions={"counted epochs from 1 instead of 0": epochs[k] + 1,
-                                     "set best_epoch to the latest step instead of the best one": k})
-    if failed is not None:
-        raise failed
-    return values[-1] if best_weights else None
+    def judge(values: list, failed: SubmissionError | None) -> object:
+        _, bests, epochs = simulate(losses, patience, min_delta)
+        per_step = 3 if epochs_too else 2
+        for k, loss in enumerate(losses):
+            got = values[k * per_step + 1: (k + 1) * per_step]
+            where = f"{call_text(kwargs)} after step({loss}) with the losses so far {losses[:k + 1]}"
+            wrong = {label: simulate(losses, patience, min_delta, key)[1][k] for key, label in ES_MISTAKES.items()}
+            if not got:
+                break  # the pipeline stopped before this step's best_loss
+            expect_scalar(got[0], bests[k], name=f"{where}: best_loss", rtol=1e-12, atol=1e-15,
+                          misconceptions=wrong)
+            if not epochs_too or len(got) < 2:
+                continue
+            expect_equal(got[1], epochs[k], name=f"{where}: best_epoch",
+                         hint="best_epoch is the 0-based index of the step() call that set best_loss",
+                         misconceptions={"counted epochs from 1 instead of 0": epochs[k] + 1,
+                                         "set best_epoch to the latest step instead of the best one": k})
+        if failed is not None:
+            raise failed
+        return values[-1] if best_weights else None
+
+    return Run(record, judge)
 
 
 @pytest.mark.points(8)
@@ -192,15 +237,15 @@ def check_best_trace(submission, kwargs: dict, losses: list[float], epochs_too: 
 def test_early_stopping_sequence(submission):
     """EarlyStopping stops at the right step (also on a plateau and after a stop) and tracks best_loss and best_epoch"""
     losses = [0.9, 0.7, 0.6, 0.62, 0.55, 0.58, 0.6, 0.57, 0.65, 0.5]
-    check_stop_index(submission, {"patience": 3}, losses)
-    check_best_trace(submission, {"patience": 3}, losses[:8], epochs_too=True)
     plateau = [0.8, 0.8, 0.8, 0.8, 0.8]  # equal losses are not improvements
-    check_stop_index(submission, {"patience": 2}, plateau)
-    check_best_trace(submission, {"patience": 2}, plateau, epochs_too=True)
     # a loop that keeps calling step after the first True: the count goes on, and an improvement resets it
-    losses = [0.9, 0.95, 0.97, 0.99, 0.5, 0.6]
+    after = [0.9, 0.95, 0.97, 0.99, 0.5, 0.6]
+    *_, returned = run_all(submission, [  # five runs, one round trip, judged in turn
+        stop_index_run({"patience": 3}, losses), best_trace_run({"patience": 3}, losses[:8], epochs_too=True),
+        stop_index_run({"patience": 2}, plateau), best_trace_run({"patience": 2}, plateau, epochs_too=True),
+        steps_run({"patience": 2}, after, until_true=False)])
+    losses = after
     expected = [bool(r) for r in map(ref.EarlyStopping(patience=2).step, losses, map(step_weights, range(6)))]
-    _, returned = run_steps(submission, {"patience": 2}, losses, until_true=False)
     if returned != expected:
         raise Mistake(f"EarlyStopping(patience=2) called on every one of the losses {losses}, also after it first "
                       f"said stop, should return {expected}, but yours returned {returned}. step keeps counting "
@@ -212,18 +257,19 @@ def test_early_stopping_sequence(submission):
 @pytest.mark.visibility("visible")
 def test_early_stopping_patience_boundary(submission):
     """step returns True exactly when `patience` steps in a row pass without improvement (patience 1, 2, 4)"""
-    for patience in (1, 2, 4):
-        check_stop_index(submission, {"patience": patience},
-                         [1.0, 0.5] + [0.6 + 0.01 * i for i in range(patience + 1)] + [0.3])
+    run_all(submission, [stop_index_run({"patience": patience},  # one round trip, judged in turn
+                                        [1.0, 0.5] + [0.6 + 0.01 * i for i in range(patience + 1)] + [0.3])
+                         for patience in (1, 2, 4)])
 
 
 @pytest.mark.points(7)
 @pytest.mark.visibility("visible")
 def test_early_stopping_min_delta(submission):
     """with min_delta only drops below best_loss - min_delta count as improvements"""
-    check_best_trace(submission, {"patience": 2, "min_delta": 0.1}, [1.0, 0.95, 0.84, 0.88, 0.79, 0.78, 0.77])
-    # a slow plateau: every step is lower, but never by more than min_delta: no improvement
-    check_best_trace(submission, {"patience": 3, "min_delta": 0.05}, [2.0, 1.99, 1.98, 1.97])
+    run_all(submission, [  # one round trip, judged in turn
+        best_trace_run({"patience": 2, "min_delta": 0.1}, [1.0, 0.95, 0.84, 0.88, 0.79, 0.78, 0.77]),
+        # a slow plateau: every step is lower, but never by more than min_delta: no improvement
+        best_trace_run({"patience": 3, "min_delta": 0.05}, [2.0, 1.99, 1.98, 1.97])])
 
 
 @pytest.mark.points(8)
@@ -270,9 +316,16 @@ def test_early_stopping_best_weights_are_copies(submission):
 def test_early_stopping_keeps_best_not_last(submission):
     """best_weights belong to the best step, not the last (also with restore_best_weights=False)"""
     losses = [0.5, 0.4, 0.45, 0.47, 0.46]
-    for restore in (True, False):
-        kwargs = {"patience": 3, "restore_best_weights": restore}
-        stored = check_best_trace(submission, kwargs, losses, best_weights=True)
+    run_all(submission, [kept_best_run({"patience": 3, "restore_best_weights": restore}, losses)
+                         for restore in (True, False)])  # one round trip, judged in turn
+
+
+def kept_best_run(kwargs: dict, losses: list[float]) -> Run:
+    """The best-loss trace, then best_weights after the last step: those of the best step (index 1)."""
+    trace = best_trace_run(kwargs, losses, best_weights=True)
+
+    def judge(values: list, failed: SubmissionError | None) -> None:
+        stored = trace.judge(values, failed)
         if stored is None:
             raise Mistake(f"{call_text(kwargs)}: best_weights is None after training stopped. Keep copies of the "
                           "best weights whatever the flag says; the flag only tells the training loop whether to "
@@ -288,6 +341,8 @@ def test_early_stopping_keeps_best_not_last(submission):
                               "weights on every step; save them only on an improvement.")
             expect_close(got, best[i], name=f"best_weights[{i}] (the weights passed with the best loss 0.4)",
                          rtol=0.0, atol=1e-15)
+
+    return Run(trace.record, judge)
 
 
 # ---------------------------------------------------------------------------- L2
