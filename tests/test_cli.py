@@ -143,3 +143,22 @@ def test_an_unused_early_fork_server_is_stopped():
     prestart.cancel_early()
     assert proc.poll() is not None and prestart.take_early() is None
     prestart.cancel_early()  # nothing left to stop
+
+
+def test_the_program_computes_with_one_blas_thread_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys; sys.argv[0] = {prog!r}; import cli, os, numpy; "
+             "print(os.environ.get('OPENBLAS_NUM_THREADS'), len(os.listdir('/proc/self/task')))")
+
+    def run(prog: str, **env: str) -> list[str]:
+        clean = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+        done = subprocess.run([sys.executable, "-c", probe.format(prog=prog)], capture_output=True, text=True,
+                              env={**clean, **env}, cwd=SOLUTIONS.parent, check=True)
+        return done.stdout.split()
+
+    assert run("/venv/bin/deepgrade") == ["1", "1"]  # no BLAS thread pool started
+    assert run("/venv/bin/deepgrade", OPENBLAS_NUM_THREADS="3")[0] == "3"  # the user's setting stands
+    assert run("/venv/bin/pytest")[0] == "None"  # importing the CLI from another program changes nothing
