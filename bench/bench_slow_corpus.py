@@ -205,7 +205,7 @@ def main() -> None:
           f"charge overhead {1000 * OVERHEAD:.0f} ms; runs {args.runs}; margin wanted {args.margin:g}x")
     print(f"busiest processes: {busiest()}\n")
     needs: list[tuple[float, str, str, int]] = []  # (floor needed, topic, function, calls)
-    short: list[str] = []  # requests whose limit the factor sets, with less than the margin
+    short: dict[str, tuple[float, str]] = {}  # per function, its tightest request the factor sets under the margin
     worst: tuple[float, str] = (float("inf"), "")
     for topic in topics:
         ref_requests, _, ref_score = measure(topic, (ROOT / "solutions" / f"{topic}.py").read_bytes(), args.runs)
@@ -234,8 +234,11 @@ def main() -> None:
                 if factor_limit < FLOOR:  # the floor sets its limit today: the floor must give the margin
                     needs.append((want, topic, strike, q.calls))
                 else:  # the factor sets it and leaves too little room: no floor below it changes that
-                    short.append(f"{topic}.{strike} ({q.calls} call(s), {1000 * q.cpu:.0f} ms of CPU, "
-                                 f"{(factor_limit - OVERHEAD) / q.cpu:.1f}x)")
+                    room = (factor_limit - OVERHEAD) / q.cpu
+                    name = f"{topic}.{strike}"
+                    if name not in short or room < short[name][0]:
+                        short[name] = (room, f"{name} ({q.calls} call(s), {1000 * q.cpu:.0f} ms of CPU, "
+                                             f"limit {factor_limit:.3f} s: {room:.1f}x)")
             margin, limit, q = tightest
             worst = min(worst, (margin, f"{topic}.{strike}"))
             ref = ref_calls.get(strike)
@@ -244,6 +247,12 @@ def main() -> None:
                   + (f"{1000 * ref:9.3f}" if ref else f"{'-':>9}")
                   + f"{ratio}{limit:9.3f}{q.calls:6d}{set_by(limits, strike, q.calls):>8}{margin:8.1f}x"
                   + f"{1000 * q.wall:9.1f}")
+        mine = [n for n in needs if n[1] == topic]
+        if mine:
+            want, _, strike, calls = max(mine)
+            print(f"  floor this topic needs for {args.margin:g}x: {want:.3f} s ({strike}, {calls} call(s))")
+        else:
+            print(f"  floor this topic needs for {args.margin:g}x: none")
         print()
     load_after = os.getloadavg()
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; "
@@ -262,7 +271,7 @@ def main() -> None:
         print(f"lowest floor keeping {args.margin:g}x: none needed (the factor alone gives every request its margin)")
     if short:
         print(f"limits set by the factor with less than {args.margin:g}x (the floor does not help them):")
-        for line in dict.fromkeys(short):
+        for _, line in short.values():
             print(f"  {line}")
 
 
