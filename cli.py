@@ -140,6 +140,7 @@ def check(topic: str, path: Path | None, timeout: float) -> None:
         code = run_public_tests(topic, path, call_timeout=timeout, echo=click.echo)
     except CheckError as exc:
         raise click.ClickException(str(exc)) from None
+    _exit_at_once(code)
     sys.exit(code)
 
 
@@ -231,13 +232,12 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
     _exit_at_once()
 
 
-def _exit_at_once() -> None:
-    """End the ``deepgrade`` program now that every file is written and closed and the output
-    printed: tearing down an interpreter that holds pytest and NumPy takes about 0.05 s that
-    nobody needs. Only on the command line (a test runner calling ``main`` lives on)."""
+def _exit_at_once(code: int = 0) -> None:
+    """End the ``deepgrade`` program with ``code`` now that every file is written and closed and
+    the output printed: tearing down an interpreter that holds pytest and NumPy takes about
+    0.05 s that nobody needs. Only on the command line (a test runner calling ``main`` lives on)."""
     if not main.from_command_line:
         return
-    code = 0
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -67,11 +67,14 @@ PROGRAMS = ("deepgrade", "cli.py")  # how the command line names deepgrade (sys.
 def start_early_for(argv: list[str]) -> bool:
     """From the very top of the CLI, before click and the rest are imported: start the fork
     server now when the command line is `deepgrade grade TOPIC SUBMISSIONS ...` that may grade
-    in this process, so it comes up ~30 ms sooner. A cheap guess from the words alone; the
-    grade command decides with its parsed options and calls ``cancel_early`` when it grades
-    elsewhere (several grading processes, a course, a cluster). Anything else starts nothing:
-    another program (a test runner) importing the CLI, another command, asking for help."""
-    if len(argv) < 4 or os.path.basename(argv[0]) not in PROGRAMS or argv[1] != "grade":
+    in this process, or `deepgrade check TOPIC ...`, so it comes up ~30 ms sooner. A cheap
+    guess from the words alone; the grade command decides with its parsed options and calls
+    ``cancel_early`` when it grades elsewhere (several grading processes, a course, a cluster).
+    Anything else starts nothing: another program (a test runner) importing the CLI, another
+    command, asking for help."""
+    command = argv[1] if len(argv) > 1 else ""
+    least = {"grade": 4, "check": 3}.get(command)  # words: the program, the command, its arguments
+    if least is None or len(argv) < least or os.path.basename(argv[0]) not in PROGRAMS:
         return False
     words = argv[2:]
     if any(w.split("=", 1)[0] in _NOT_ALONE for w in words):

@@ -131,7 +131,11 @@ def test_the_fork_server_starts_early_only_for_a_grade_that_may_run_here(monkeyp
     assert not early("deepgrade", "grade", "activations", "subs", "--scheduler=tls://h:8786")
     assert not early("deepgrade", "grade", "activations", "--help")
     assert not early("deepgrade", "grade", "activations")  # a course folder, or a usage error
-    assert not early("deepgrade", "check", "activations", "activations.py")
+    assert early("deepgrade", "check", "activations", "activations.py")  # a student's check grades here too
+    assert early("deepgrade", "check", "activations")
+    assert not early("deepgrade", "check", "--help")
+    assert not early("deepgrade", "topics")
+    assert not early("deepgrade")
     assert not early("/venv/bin/pytest", "grade", "activations", "subs")  # another program importing the CLI
 
 
