@@ -145,7 +145,10 @@ PASSING = {"cache_not_plain", "backward_returns_list", "numpy_not_np"}  # odd, b
 
 def submissions(topic: str) -> dict[str, str]:
     subs = {"reference": reference_source(topic)}
-    subs.update({s: (SAMPLES / s / f"{topic}.py").read_text() for s in STUDENTS})
+    # eve's activations only attack the sandbox (each at a 2 s time-out, twice); her other topics
+    # loop, bomb and fork in the middle of pipelines, which is what matters here.
+    subs.update({s: (SAMPLES / s / f"{topic}.py").read_text() for s in STUDENTS
+                 if not (topic == "activations" and s == "eve")})
     for name, (replace, extra) in ODD[topic].items():
         source = variant(topic, replace, extra)
         subs[name] = source.replace("np.", "numpy.") if name == "numpy_not_np" else source
@@ -164,7 +167,7 @@ def timed_out(message: str) -> bool:
 @pytest.mark.parametrize("topic", sorted(ODD))
 def test_one_round_trip_says_what_step_by_step_says(topic, monkeypatch):
     subs = submissions(topic)
-    fast = outcomes(grade_all(topic, subs, workers=1))
+    fast = outcomes(grade_all(topic, subs, workers=1))  # in this process, which the flag below reaches
     monkeypatch.setattr(stepwise, "ALWAYS_STEP_BY_STEP", True)
     slow = outcomes(grade_all(topic, subs, workers=1))
     assert fast.keys() == slow.keys()
