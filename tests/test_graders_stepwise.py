@@ -180,3 +180,34 @@ def test_one_round_trip_says_what_step_by_step_says(topic, monkeypatch):
     failed = {key.split("/")[0] for key, (_, status, _) in fast.items() if status == "failed"}
     assert {name for name in ODD[topic] if name not in PASSING} <= failed
     assert not failed & PASSING
+
+
+def arrays_in(value) -> list:
+    """Every ndarray inside ``value`` (tuples, lists, dicts and mapping proxies)."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [a for item in value for a in arrays_in(item)]
+    if hasattr(value, "values"):
+        return [a for item in value.values() for a in arrays_in(item)]
+    return []
+
+
+def test_answers_cached_between_students_are_read_only():
+    from autograder.graders import test_activations as act
+    from autograder.graders import test_normalization as norm
+    from autograder.graders import test_residual as res
+
+    cached = [act.grid(), act.expected("sigmoid"), act.calls("elu_derivative"), act.network(*act.UNKNOWN_NAME_NET),
+              act.norms_expected(act.RELU_AND_TANH[0][1], "relu"),
+              norm.forward_case("layernorm", 300, 6, 6), norm.gradient_case("batchnorm", 500, 5, 4),
+              norm.training_replay(), norm.eval_case(), norm.parameters_case(), norm.eps_case(),
+              res.case(1), res.numeric_grads(1), res.misconceptions(1, "dx"), res.kink_case(), res.kink_expected(),
+              res.forward_expected(2), res.skip_case(), res.db2_misconceptions(3)]
+    arrays = arrays_in(cached)
+    assert len(arrays) > 100
+    assert not [a for a in arrays if a.flags.writeable]
+    with pytest.raises(TypeError):  # misconception tables cannot gain or lose an entry either
+        norm.forward_case("layernorm", 300, 6, 6)[4]["a new mistake"] = arrays[0]

@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
+from autograder.referee import frozen
 from autograder.sandbox import NotPlainData, SubmissionError, WorkerCrashed
 
 # Tests set this to grade the step-by-step way only, and compare (tests/test_graders_stepwise.py).
@@ -71,24 +70,7 @@ def tuple_of(value: Any, n: int) -> tuple:
     return tuple(value)
 
 
-def frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The arrays, made read-only: cached between students, so no check may change them.
-
-    Never send one to the worker as it is: arrays cross with their flags (pickle protocol 5),
-    and a student's in-place update would fail where it works on a fresh array. Send
-    ``writable(a)``.
-    """
-    for a in arrays:
-        a.flags.writeable = False
-    return arrays
-
-
 def frozen_map(mapping: dict) -> MappingProxyType:
-    """A read-only view of a dict whose arrays are made read-only (a cached misconception table)."""
-    frozen(*(v for v in mapping.values() if isinstance(v, np.ndarray)))
-    return MappingProxyType(mapping)
-
-
-def writable(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Fresh writable copies of cached arrays, to send to the worker."""
-    return tuple(np.array(a) for a in arrays)
+    """A read-only view of a dict whose arrays are made read-only (a misconception table cached
+    between students; send ``referee.fresh`` copies of cached arrays to the worker)."""
+    return MappingProxyType(frozen(mapping))

@@ -7,8 +7,8 @@ from functools import cache
 import numpy as np
 import pytest
 
-from autograder.graders.stepwise import fast_or_step_by_step, frozen, frozen_map, run, writable
-from autograder.referee import Mistake, expect_array, expect_close, expect_equal, expect_raises
+from autograder.graders.stepwise import fast_or_step_by_step, frozen_map, run
+from autograder.referee import Mistake, expect_array, expect_close, expect_equal, expect_raises, fresh, frozen
 from solutions import activations as ref
 
 RNG_SEED = 20251123
@@ -19,7 +19,7 @@ def grid(lo: float = -12.0, hi: float = 12.0, n: int = 241) -> np.ndarray:
     """Evenly spaced points that include 0 exactly, plus random ones (fixed seed); read-only, so send
     ``np.array(z)``."""
     rng = np.random.default_rng(RNG_SEED)
-    return frozen(np.concatenate([np.linspace(lo, hi, n), rng.normal(0, 4, 200)]))[0]
+    return frozen(np.concatenate([np.linspace(lo, hi, n), rng.normal(0, 4, 200)]))
 
 
 @cache
@@ -38,7 +38,7 @@ def network(depth: int, width: int, batch: int, scale: float, seed: int, relu_sa
         zs.append(z)
         h = ref.sigmoid(z)
     grad_output = rng.normal(size=(batch, sizes[-1]))
-    frozen(grad_output, *weights, *zs)
+    frozen((grad_output, *weights, *zs))
     return grad_output, tuple(weights), tuple(zs)
 
 
@@ -49,7 +49,7 @@ def expected(check: str) -> tuple:
         z = grid()
         mis = {"returned exp(-z)/(1+exp(-z)), which is 1 - sigmoid(z)": 1 - ref.sigmoid(z),
                "computed 1/(1+exp(z)) (sign of z flipped)": ref.sigmoid(-z)}
-        return z, frozen(ref.sigmoid(z))[0], frozen_map(mis)
+        return z, frozen(ref.sigmoid(z)), frozen_map(mis)
     if check == "sigmoid_derivative":
         z = grid()
         s = ref.sigmoid(z)
@@ -57,7 +57,7 @@ def expected(check: str) -> tuple:
                "computed z*(1-z): the derivative formula needs s = sigmoid(z), not z": z * (1 - z),
                "returned sigmoid(z) itself instead of its derivative": s,
                "returned 1 - sigmoid(z)": 1 - s}
-        return z, frozen(ref.sigmoid_derivative(z))[0], frozen_map(mis)
+        return z, frozen(ref.sigmoid_derivative(z)), frozen_map(mis)
     if check == "tanh_derivative":
         z = grid(-8, 8)
         t = np.tanh(z)
@@ -65,7 +65,7 @@ def expected(check: str) -> tuple:
                "forgot the square: 1 - tanh(z)": 1 - t,
                "returned tanh(z) itself": t,
                "used the sigmoid derivative s*(1-s)": ref.sigmoid_derivative(z)}
-        return z, frozen(ref.tanh_derivative(z))[0], frozen_map(mis)
+        return z, frozen(ref.tanh_derivative(z)), frozen_map(mis)
     raise KeyError(check)
 
 
@@ -176,7 +176,7 @@ def calls(name: str) -> tuple:
     if name == "leaky_relu_derivative":
         z = grid(-5, 5, 101)
         return (
-            (z, {}, False, {"expected": frozen(ref.leaky_relu_derivative(z))[0],
+            (z, {}, False, {"expected": frozen(ref.leaky_relu_derivative(z)),
                             "name": "leaky_relu_derivative(z) with the default alpha", "misconceptions": frozen_map({
                                 "returned 0 for z <= 0, which is plain ReLU; leaky ReLU keeps a slope alpha there":
                                     ref.relu_derivative(z),
@@ -184,24 +184,24 @@ def calls(name: str) -> tuple:
                                     np.where(z >= 0, 1.0, 0.01),
                                 "returned the activation alpha*z instead of the slope alpha":
                                     np.where(z > 0, 1.0, 0.01 * z)})}),
-            (z, {"alpha": 0.2}, False, {"expected": frozen(ref.leaky_relu_derivative(z, alpha=0.2))[0],
+            (z, {"alpha": 0.2}, False, {"expected": frozen(ref.leaky_relu_derivative(z, alpha=0.2)),
                                         "name": "leaky_relu_derivative(z, alpha=0.2)", "misconceptions": frozen_map(
                                             {"ignored the alpha argument (used 0.01)": np.where(z > 0, 1.0, 0.01)})}),
         )
     if name == "elu_derivative":
         z = grid(-10, 10, 201)
-        big = frozen(np.array([800.0, 1e4]))[0]
+        big = frozen(np.array([800.0, 1e4]))
         return (
-            (z, {}, False, {"expected": frozen(ref.elu_derivative(z))[0], "name": "elu_derivative(z)",
+            (z, {}, False, {"expected": frozen(ref.elu_derivative(z)), "name": "elu_derivative(z)",
                             "misconceptions": frozen_map({
                                 "returned the ELU activation instead of its derivative":
                                     np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1),
                                 "used exp(z) - 1 for z <= 0 (that is ELU itself, minus alpha)":
                                     np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)) - 1)})}),
-            (z, {"alpha": 0.5}, False, {"expected": frozen(ref.elu_derivative(z, alpha=0.5))[0],
+            (z, {"alpha": 0.5}, False, {"expected": frozen(ref.elu_derivative(z, alpha=0.5)),
                                         "name": "elu_derivative(z, alpha=0.5)", "misconceptions": frozen_map(
                                             {"forgot to multiply by alpha": ref.elu_derivative(z, alpha=1.0)})}),
-            (big, {}, True, {"expected": frozen(np.ones(2))[0], "name": "elu_derivative for large positive z",
+            (big, {}, True, {"expected": frozen(np.ones(2)), "name": "elu_derivative for large positive z",
                              "hint": "np.where evaluates both branches: exp(800) overflows; clip z before exp"}),
         )
     raise KeyError(name)
@@ -253,7 +253,7 @@ def _norms(submission, grad_output, weights, zs, activation):
 
 def _sent(grad_output, weights, zs) -> tuple:
     """A network's arrays as layer_gradient_norms is given them: fresh writable arrays, lists of layers."""
-    return np.array(grad_output), list(writable(*weights)), list(writable(*zs))
+    return np.array(grad_output), fresh(list(weights)), fresh(list(zs))
 
 
 def _as_norms(got) -> np.ndarray:
@@ -285,7 +285,7 @@ def norms_expected(net: tuple, activation: str) -> tuple:
     for W, z in zip(reversed(weights), reversed(zs)):
         g = (g * derivative[activation](z)) @ W.T
         mean_abs.append(np.mean(np.abs(g)))
-    return frozen(expected)[0], frozen_map({
+    return frozen(expected), frozen_map({
         "returned the norms first layer first; the contract is last layer first": expected[::-1],
         f"forgot to multiply by the {activation} derivative f'(z) at each layer": np.array(no_act),
         "used the mean absolute value instead of the Frobenius norm": np.array(mean_abs),

@@ -15,7 +15,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from autograder.graders.stepwise import fast_or_step_by_step, frozen, frozen_map, run, tuple_of, writable
+from autograder.graders.stepwise import fast_or_step_by_step, frozen_map, run, tuple_of
 from autograder.referee import (
     Mistake,
     expect_array,
@@ -23,6 +23,8 @@ from autograder.referee import (
     expect_gradient,
     expect_raises,
     fmt,
+    fresh,
+    frozen,
     numerical_gradient,
 )
 from solutions import normalization as ref
@@ -40,7 +42,7 @@ def case(seed: int, n: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     gamma = rng.uniform(0.5, 2.0, size=d) * rng.choice([-1.0, 1.0], size=d)
     beta = rng.normal(size=d)
     dout = rng.normal(size=(n, d))
-    return frozen(x, gamma, beta, dout)
+    return frozen((x, gamma, beta, dout))
 
 
 # Includes square inputs, where normalizing over the wrong axis or forgetting keepdims
@@ -68,10 +70,10 @@ def forward(submission, name: str, x, gamma, beta, fast: bool = False, **kw):
     (call, unpack, fetch out).
     """
     if not fast:
-        out, cache = getattr(submission, name)(*writable(x, gamma, beta), **kw).unpack(2)
+        out, cache = getattr(submission, name)(*fresh((x, gamma, beta)), **kw).unpack(2)
         return out.fetch(), cache
     pipe = submission.pipeline()
-    result = pipe.call(getattr(submission, name), *writable(x, gamma, beta), **kw)
+    result = pipe.call(getattr(submission, name), *fresh((x, gamma, beta)), **kw)
     pipe.fetch(result)
     out = tuple_of(next(run(pipe, whole={0})), 2)[0]
     return out, result[1]
@@ -96,7 +98,7 @@ def forward_outs(submission, name: str, inputs: list[tuple], fast: bool, **kw) -
     fn = getattr(submission, name)
     pipe = submission.pipeline()
     for x, gamma, beta in inputs:
-        pipe.fetch(pipe.call(fn, *writable(x, gamma, beta), **kw))
+        pipe.fetch(pipe.call(fn, *fresh((x, gamma, beta)), **kw))
     for value in run(pipe, whole=set(range(len(inputs)))):
         yield tuple_of(value, 2)[0]
 
@@ -151,7 +153,7 @@ def forward_case(norm: str, seed: int, n: int, d: int, eps: float = 1e-5, scale:
         x = x * scale
     want = getattr(ref, f"{norm}_forward")(x, gamma, beta, eps=eps)[0]
     table = batchnorm_forward_misconceptions if norm == "batchnorm" else layernorm_forward_misconceptions
-    return (*frozen(x, gamma, beta, want), frozen_map(table(x, gamma, beta, eps)))
+    return (*frozen((x, gamma, beta, want)), frozen_map(table(x, gamma, beta, eps)))
 
 
 def check_forward_values(submission, norm: str, first_seed: int, fast: bool) -> None:
@@ -206,7 +208,7 @@ def test_layernorm_forward_values(submission):
 @cache
 def layernorm_one_sample() -> tuple:
     x, gamma, beta, _ = case(400, 1, 6)
-    return x, gamma, beta, frozen(ref.layernorm_forward(x, gamma, beta)[0])[0], frozen_map(
+    return x, gamma, beta, frozen(ref.layernorm_forward(x, gamma, beta)[0]), frozen_map(
         {"normalized over the batch: with one sample that gives beta; layer norm normalizes each sample over its "
          "own features (axis=-1)": beta[None, :]})
 
@@ -270,8 +272,8 @@ def gradient_case(norm: str, seed: int, n: int, d: int) -> tuple:
         ("dbeta", numerical_gradient(lambda b: ref_fwd(x, gamma, b)[0], beta, dout),
          {"averaged instead of summing over the batch": dout.mean(axis=0)}),
     )
-    want = frozen(ref_fwd(x, gamma, beta)[0])[0]
-    return x, gamma, beta, dout, want, tuple((what, frozen(num)[0], frozen_map(mis)) for what, num, mis in grads)
+    want = frozen(ref_fwd(x, gamma, beta)[0])
+    return x, gamma, beta, dout, want, tuple((what, frozen(num), frozen_map(mis)) for what, num, mis in grads)
 
 
 def gradient_check(submission, norm: str, seed: int, n: int, d: int, fast: bool = False) -> None:
@@ -360,10 +362,10 @@ def training_replay() -> tuple:
                              biased[step - 1][1].copy(),
                              KERAS.format("var"): keras[step - 1][1].copy()})),
         ))
-        frozen(x, want, rm, rv)
+        frozen((x, want, rm, rv))
     mine = ref.BatchNorm1d(d)
     mine.forward(batches[0], training=True)
-    return d, momentum, tuple(batches), tuple(steps), frozen(mine.running_mean.copy())[0]
+    return d, momentum, tuple(batches), tuple(steps), frozen(mine.running_mean.copy())
 
 
 def check_training(submission, fast: bool) -> None:
@@ -420,8 +422,8 @@ def eval_case() -> tuple:
         want = gamma * (x - rm) / np.sqrt(rv + 1e-5) + beta
         mis = {"used the batch's own statistics in eval mode; at test time a prediction must not depend on "
                "the rest of the batch, so normalize with running_mean and running_var": _norm(x, gamma, beta, 0)}
-        batches.append((*frozen(x, want), frozen_map(mis)))
-    frozen(gamma, beta, rm, rv)
+        batches.append((*frozen((x, want)), frozen_map(mis)))
+    frozen((gamma, beta, rm, rv))
     return d, (("gamma", gamma), ("beta", beta), ("running_mean", rm), ("running_var", rv)), tuple(batches)
 
 
@@ -481,8 +483,8 @@ def parameters_case() -> tuple:
     x, *_ = case(900, 7, d)
     initial = (("gamma", np.ones(d)), ("beta", np.zeros(d)), ("running_mean", np.zeros(d)),
                ("running_var", np.ones(d)))
-    frozen(gamma, beta, *(v for _, v in initial))
-    return d, initial, gamma, beta, x, frozen(_norm(x, gamma, beta, 0))[0], frozen_map(
+    frozen((gamma, beta, *(v for _, v in initial)))
+    return d, initial, gamma, beta, x, frozen(_norm(x, gamma, beta, 0)), frozen_map(
         {"ignored gamma and beta (scale and shift)": _norm(x, 1.0, 0.0, 0)})
 
 
@@ -580,7 +582,7 @@ def eps_case() -> tuple:
     eps = 0.5  # large, so every misplaced or ignored eps shows
     forwards = tuple(forward_case(norm, 1100, 6, 5, eps=eps, scale=0.3) for norm in ("batchnorm", "layernorm"))
     x = forwards[0][0]
-    return eps, forwards, frozen(ref.BatchNorm1d(5, eps=eps).forward(x, training=True))[0], frozen_map(
+    return eps, forwards, frozen(ref.BatchNorm1d(5, eps=eps).forward(x, training=True)), frozen_map(
         {"ignored the eps argument of BatchNorm1d": _norm(x, 1.0, 0.0, 0)})
 
 

@@ -7,13 +7,15 @@ from functools import cache
 import numpy as np
 import pytest
 
-from autograder.graders.stepwise import fast_or_step_by_step, frozen, frozen_map, run, tuple_of, writable
+from autograder.graders.stepwise import fast_or_step_by_step, frozen_map, run, tuple_of
 from autograder.referee import (
     Mistake,
     expect_array,
     expect_close,
     expect_gradient,
     fmt,
+    fresh,
+    frozen,
     numerical_gradient,
     summarize,
 )
@@ -48,13 +50,13 @@ def case(index: int) -> dict[str, np.ndarray]:
         if np.abs(a1).min() > KINK_MARGIN and np.abs(z).min() > KINK_MARGIN:
             break
     c = {"x": x, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "dout": rng.normal(size=(N, D)), "a1": a1, "z": z}
-    frozen(*c.values())
+    frozen(c)
     return c
 
 
 def inputs(c: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     """x, W1, b1, W2, b2 as fresh writable copies (what a call of the student's forward is given)."""
-    return writable(*(c[p] for p in PARAMS))
+    return fresh(tuple(c[p] for p in PARAMS))
 
 
 @cache
@@ -187,7 +189,7 @@ def kink_case() -> dict[str, np.ndarray]:
         if (c["a1"] == 0).sum() >= 2 and (c["z"] == 0).sum() >= 2 and all(
                 not np.allclose(kink_grads(c, outer, inner)["dx"], kink_grads(c, False, False)["dx"])
                 for outer, inner in ((True, False), (False, True))):
-            frozen(*c.values())
+            frozen(c)
             return c
 
 
@@ -210,7 +212,7 @@ def kink_expected() -> tuple:
              "pre-activation of exactly 0 passes no gradient": kink_grads(c, False, True),
              "used >= 0 in both ReLU masks; the course convention is relu'(0) = 0": kink_grads(c, True, True)}
     right = kink_grads(c, False, False)
-    return tuple((g, frozen(right[g])[0], frozen_map({k: v[g] for k, v in wrong.items()})) for g in GRADS)
+    return tuple((g, frozen(right[g]), frozen_map({k: v[g] for k, v in wrong.items()})) for g in GRADS)
 
 
 # ------------------------------------------------------------------------------ forward
@@ -237,7 +239,7 @@ def forward_expected(index: int) -> tuple:
     c = case(index)
     x, z, a1 = c["x"], c["z"], c["a1"]
     F = z - x
-    return frozen(relu(z))[0], frozen_map({
+    return frozen(relu(z)), frozen_map({
         "forgot the outer ReLU: returned x + F(x) instead of relu(x + F(x))": z,
         "left out the skip connection: returned relu(F(x)) without adding x": relu(F),
         "applied the outer ReLU before adding x: relu(F(x)) + x instead of relu(x + F(x))": relu(F) + x,
@@ -311,8 +313,8 @@ def skip_case() -> tuple:
         NO_INNER: dout * (x > 0) + (dout * (x > 0)) @ W2.T @ W1.T,
     })
     c = {"x": x, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "dout": dout}
-    frozen(*c.values())
-    return c, frozen(dout * (x > 0))[0], mis
+    frozen(c)
+    return c, frozen(dout * (x > 0)), mis
 
 
 @pytest.mark.points(10)
