@@ -624,22 +624,26 @@ def replay(initial: list[np.ndarray], config: dict, data: tuple, epochs: int, mi
 
 
 # Replays of a training run depend only on its initial weights and config: students who share
-# them (every student who follows the contract's seed and settings) share the replay.
+# them (every student who follows the contract's seed and settings) share the replay. Only
+# networks of a usual size are remembered, and at most REMEMBERED runs: the width is the student's.
 _replays: dict = {}
+REMEMBERED, USUAL_SIZE = 1024, 10_000
 
 
 def replayed(initial: list[np.ndarray], config: dict, data_name: str, epochs: int, mistake: str = "") -> tuple:
-    """``replay`` on ``scenario(data_name)``, remembered for the grading process (a few thousand runs at most)."""
+    """``replay`` on ``scenario(data_name)``, remembered for the grading process."""
+    if sum(w.size for w in initial) > USUAL_SIZE:
+        return tuple(replay(initial, config, scenario(data_name), epochs, mistake))
     key = (tuple((w.shape, w.dtype.str, w.tobytes()) for w in initial), tuple(config.items()), data_name,
            epochs, mistake)
     if key not in _replays:
-        if len(_replays) >= 4096:
+        if len(_replays) >= REMEMBERED:
             _replays.clear()
         _replays[key] = tuple(replay(initial, config, scenario(data_name), epochs, mistake))
     return _replays[key]
 
 
-@functools.cache
+@functools.lru_cache(maxsize=36)  # 6 per width: students who follow the contract share one width
 def he_draws(seed: int, hidden: int, scale1: float, scale2: float) -> tuple[np.ndarray, np.ndarray]:
     """The first two draws of default_rng(seed), shaped like W1 and W2, with the given standard deviations
     (read-only, computed once per grading process)."""
