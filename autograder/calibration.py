@@ -52,14 +52,17 @@ class CallLimits:
 
     def cpu_limit(self, name: str, after_timeout: bool = False, calls: int = 1) -> float:
         """CPU seconds ``calls`` calls of ``name`` sent together may take (tighter once the
-        submission has timed out). The floor is for the whole request: a pipeline of 50 steps
-        may take 50 times the factor's share, but not 50 floors."""
+        submission has timed out): each call the limit a request of its own has. In a pipeline
+        the worker holds each call to its own limit (a looping call costs one limit, not the
+        sum); the sum is the parent's backstop for code that defeats the worker's timers, and
+        the submission's ``Budget`` caps that. A smaller backstop would fail a correct but slow
+        solution that a request per call lets through."""
         calls = max(1, calls)
         ref = self.reference.get(name)
         if ref is None:
             return self.ceiling * calls
         floor, factor = (self.tight_floor, self.tight_factor) if after_timeout else (self.floor, self.factor)
-        return min(self.ceiling * calls, max(floor, factor * ref * calls))
+        return min(self.ceiling, max(floor, factor * ref)) * calls
 
     def idle_limit(self, name: str, after_timeout: bool = False) -> float:
         """Seconds a call of ``name`` may sleep or wait (not for a CPU): its CPU limit, at most the floor."""

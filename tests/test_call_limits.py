@@ -35,9 +35,10 @@ def test_limits_follow_the_reference_with_a_floor_and_a_ceiling():
     assert limits.cpu_limit("unknown") == 2.0  # never measured: the ceiling
     assert limits.cpu_limit("fast", after_timeout=True) == 0.05
     assert limits.cpu_limit("slow", after_timeout=True) == pytest.approx(0.1)
-    # a pipeline of 50 steps: 50 times the factor's share, one floor
-    assert limits.cpu_limit("fast", calls=50) == 0.25
-    assert limits.cpu_limit("slow", calls=50) == pytest.approx(25 * 2 / 2)
+    # a pipeline of 50 calls: each the limit of a request of its own (the worker holds each to it;
+    # the sum is the parent's backstop), so pipelining never fails a slow but correct solution
+    assert limits.cpu_limit("fast", calls=50) == pytest.approx(50 * 0.25)
+    assert limits.cpu_limit("slow", calls=50) == pytest.approx(50 * 0.5)
     assert limits.wall_limit(0.25) > 0.25  # a loaded machine gets room in wall time
     # asleep (not computing, not waiting for a CPU): the CPU limit, never more than the floor
     assert limits.idle_limit("slowest") == limits.idle_limit("fast") == 0.25
@@ -111,3 +112,30 @@ def test_a_sleeping_function_is_stopped_once_it_slept_its_cpu_limit(tmp_path, bo
 def test_the_instructors_timeout_overrides_the_calibrated_limits(tmp_path):
     result = grade_file("activations", looping_sigmoid(tmp_path, "while True:\n        pass"), call_timeout=0.3)
     assert "did not finish within 0.3 s (an infinite loop" in result.check("sigmoid_values").output
+
+
+def test_a_pipeline_calling_several_functions_holds_each_call_to_its_own_limit():
+    import time
+
+    from autograder.sandbox import Limits, Sandbox, StudentTimeout, Submission
+
+    source = b"def fine(x):\n    return x + 1\n\n\ndef spin(x):\n    while True:\n        pass\n"
+    limits = CallLimits(reference={"fine": 0.001, "spin": 0.001}, ceiling=2.0)
+    with Sandbox(Limits()) as sandbox:
+        sub = Submission(sandbox, "mod", {"mod.py": source}, call_limits=limits)
+        try:
+            pipe = sub.pipeline()
+            pipe.fetch(pipe.call(sub.fine, 1))
+            pipe.call(sub.spin, 2)
+            pipe.fetch(pipe.call(sub.fine, 3))
+            start = time.monotonic()
+            with pytest.raises(StudentTimeout) as caught:
+                pipe.run()
+            took = time.monotonic() - start
+        finally:
+            sub.close()
+    # Not the flat 2 s of wall time a call of unknown cost gets: spin's own CPU limit (the floor).
+    assert "spin(...) did not finish within 0.25 s of CPU time" in str(caught.value)
+    assert took < CallLimits.wall_limit(0.25) + 0.5
+    assert caught.value.step == 2 and caught.value.fetched == [2]
+    assert sub._timed_out == {"spin"}  # fine is not struck

@@ -576,18 +576,23 @@ class Submission:
         return timeout, False
 
     def request(self, message: tuple, where: str | Callable[[], str] = "your code", strike: str | None = None,
-                calls: int = 1) -> Any:
+                calls: int = 1, limits: tuple[float, float] | None = None) -> Any:
         """Send one request; translate the worker's answer into a value or an exception.
 
         ``where`` names the student's code in messages; a callable is evaluated only on error.
         ``calls``: how many calls the request makes (a pipeline's), each with its own limit.
+        ``limits``: the request's CPU and asleep limits when the caller worked them out (a
+        pipeline calling several functions); else they follow ``strike``.
         """
         if strike and strike in self._timed_out:
             raise StudentTimeout(f"{strike} timed out earlier, so it was not called again")
         conn = self._connection()
         self._requests += 1
         cpu_limit = idle_limit = None
-        if strike and self.call_limits is not None:  # a call: held to CPU time, from the reference's cost
+        if limits is not None and self.call_limits is not None:
+            cpu_limit, idle_limit = limits
+            timeout, by_budget = self._limited(cpu_limit)
+        elif strike and self.call_limits is not None:  # a call: held to CPU time, from the reference's cost
             cpu_limit = self.call_limits.cpu_limit(strike, after_timeout=bool(self._timed_out), calls=calls)
             # Asleep, a batch's calls together get one call's CPU limit, at most the floor: a graded
             # call never sleeps, however long the reference computes.
@@ -880,10 +885,10 @@ class Pipeline:
         calls = sum(1 for op in self.ops if op[0] == "call")
         first = next((i for i, op in enumerate(self.ops) if op[0] == "call"), 0)
         strike = next(iter(self.origins)) if len(self.origins) == 1 else None
-        step_cpu, step_wall = self._step_limits(strike)
+        step_cpu, step_wall, limits = self._step_limits()
         try:
             outcomes = sub.request(("batch", self.ops, step_cpu, step_wall), self._calls_label, strike=strike,
-                                   calls=calls)
+                                   calls=calls, limits=limits)
         except _StepFailed as failed:
             if not 0 <= failed.step < len(self.ops) or not failed.reply \
                     or failed.reply[0] not in ("error", "refused", "timeout") or len(failed.outcomes) != failed.step:
@@ -920,14 +925,20 @@ class Pipeline:
                 values.append(got)
         return values
 
-    def _step_limits(self, strike: str | None) -> tuple[float | None, float]:
-        """CPU and wall seconds each call of the batch may take: those of a request of its own."""
+    def _step_limits(self) -> tuple[float | None, float, tuple[float, float] | None]:
+        """CPU and wall seconds each call of the batch may take (those of a request of its own;
+        with several functions, the most any of them may), and the whole batch's CPU and asleep
+        limits (the sum of its calls' own; the most any may sleep)."""
         sub = self.sub
         limits = getattr(sub, "call_limits", None)
-        if strike and limits is not None:
-            cpu = limits.cpu_limit(strike, after_timeout=bool(sub._timed_out))
-            return cpu, limits.wall_limit(cpu)
-        return None, sub.call_timeout
+        if limits is None or not self.origins:
+            return None, sub.call_timeout, None
+        after = bool(sub._timed_out)
+        own = {origin: limits.cpu_limit(origin, after_timeout=after) for origin in self.origins}
+        cpu = max(own.values())
+        total = sum(own[made._origin] for op, made in zip(self.ops, self.made, strict=True) if op[0] == "call")
+        idle = max(limits.idle_limit(origin, after_timeout=after) for origin in self.origins)
+        return cpu, limits.wall_limit(cpu), (total, idle)
 
     def _calls_label(self) -> str:
         """What a time-out or crash of the whole batch names: the code it called (one function
