@@ -59,7 +59,7 @@ def start_early() -> None:
         _early = (os.getpid(), launch())
 
 
-# Options of `deepgrade grade` after which this process never grades alone (or grades nothing).
+# Options after which this process grades nothing (help) or not alone (a course, a cluster).
 _NOT_ALONE = ("--course", "--scheduler", "-h", "--help", "--version")
 PROGRAMS = ("deepgrade", "cli.py")  # how the command line names deepgrade (sys.argv[0])
 
