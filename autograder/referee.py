@@ -10,7 +10,7 @@ asymmetric: ``np.allclose(np.zeros(1), big_array)`` must never pass.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -284,6 +284,13 @@ class Answers:
             self.values, self.failed = list(exc.fetched or []), exc
         self._next = 0
 
+    @classmethod
+    def given(cls, values: list, failed: SubmissionError | None) -> Answers:
+        """Answers made of ``values`` and ``failed`` (part of another pipeline's, see ``answers_by_part``)."""
+        answers = cls.__new__(cls)
+        answers.values, answers.failed, answers._next = values, failed, 0
+        return answers
+
     def next(self) -> Any:
         """The next fetched value; raises the pipeline's failure when it stopped before it."""
         if self._next < len(self.values):
@@ -301,6 +308,35 @@ class Answers:
 def died(exc: BaseException) -> bool:
     """The worker died during a pipeline, with no operation of it to blame."""
     return isinstance(exc, WorkerCrashed) and exc.step is None
+
+
+def answers_by_part(submission: Any, parts: list, record: Callable[[Any, Any, bool], None]) -> Iterator[Answers]:
+    """The answers of a check's parts (one per optimizer class, say), all in one pipeline.
+
+    ``record(pipe, part, apart)`` records a part's operations. The parts' answers are handed out
+    in turn, each with the pipeline's failure when it happened in that part (a part before it
+    is whole). When the worker died in the pipeline, each part gets a pipeline of its own, run
+    when its answers are asked for (after the part before it is judged) with ``apart=True``:
+    a crash then names that part's function alone, as when the parts ran one after the other.
+    """
+    pipe = submission.pipeline()
+    bounds = []
+    for part in parts:
+        first_fetch = len(pipe.fetches)
+        record(pipe, part, False)
+        bounds.append((len(pipe.ops), first_fetch, len(pipe.fetches)))
+    try:
+        answers = Answers(pipe, on_death=True)
+    except WorkerDied:
+        for part in parts:
+            alone = submission.pipeline()
+            record(alone, part, True)
+            yield Answers(alone)
+        return
+    failed_at = None if answers.failed is None else (answers.failed.step or 0)  # no step: nothing ran
+    for end_op, first_fetch, end_fetch in bounds:
+        here = answers.failed if failed_at is not None and failed_at < end_op else None
+        yield Answers.given(answers.values[first_fetch:end_fetch], here)
 
 
 def apart_on_death(run: Callable[[bool], Any]) -> Any:

@@ -13,8 +13,8 @@ import pytest
 
 from autograder.graders import test_clipping as clipping
 from autograder.graders import test_optimizers as optimizers
-from autograder.referee import Answers, Mistake, fresh
-from autograder.sandbox import StudentException
+from autograder.referee import Answers, Mistake, answers_by_part, fresh
+from autograder.sandbox import StudentException, WorkerCrashed
 from solutions import clipping as ref_clipping
 
 ADAM = (("lr", 0.01), ("beta1", 0.8), ("beta2", 0.99), ("eps", 1e-8))
@@ -118,3 +118,56 @@ def test_answers_hand_out_values_in_order_then_the_failure():
     assert answers.next() == 1  # what came before the failure is judged first
     with pytest.raises(StudentException, match="SGD.update"):
         answers.next()
+
+
+
+class Recorder:
+    """A stand-in pipeline: what its fetches got, or ``failure`` at operation ``fail_at`` (None: the
+    worker died, no step to blame)."""
+
+    def __init__(self, failure=None, fail_at=None):
+        self.ops, self.fetches, self.failure, self.fail_at = [], [], failure, fail_at
+        self.ran = False
+
+    def run(self):
+        self.ran = True
+        values = [f"value {i}" for i in range(len(self.fetches))]
+        if self.failure is None:
+            return values
+        self.failure.step = self.fail_at
+        self.failure.fetched = None if self.fail_at is None else values[:self.fail_at]
+        raise self.failure
+
+
+class Parts:
+    """A stand-in submission handing out the given pipelines in turn."""
+
+    def __init__(self, *pipelines):
+        self.pipelines = iter(pipelines)
+
+    def pipeline(self):
+        return next(self.pipelines)
+
+
+def record_part(pipe, part, apart):
+    for _ in range(2):
+        pipe.ops.append(("fetch", part, apart))
+        pipe.fetches.append(len(pipe.ops) - 1)
+
+
+def test_answers_by_part_splits_one_pipeline_where_it_failed():
+    failure = StudentException("RMSProp.update(...)", "ValueError", "boom")
+    parts = list(answers_by_part(Parts(Recorder(failure, fail_at=3)), ["SGD", "RMSProp"], record_part))
+    assert parts[0].take(2) == ["value 0", "value 1"]  # the part before the failure is whole
+    assert parts[1].next() == "value 2"
+    with pytest.raises(StudentException):
+        parts[1].next()
+
+
+def test_answers_by_part_runs_each_part_apart_when_the_worker_died():
+    merged, first, second = Recorder(WorkerCrashed("the worker process died")), Recorder(), Recorder()
+    parts = answers_by_part(Parts(merged, first, second), ["SGD", "RMSProp"], record_part)
+    assert next(parts).take(2) == ["value 0", "value 1"]
+    assert merged.ran and first.ran and first.ops[0][2] is True  # recorded apart
+    assert not second.ran  # run only once the part before it is judged
+    assert next(parts).take(2) == ["value 0", "value 1"] and second.ran

@@ -18,6 +18,7 @@ import pytest
 from autograder.referee import (
     Answers,
     Mistake,
+    answers_by_part,
     apart_on_death,
     died,
     expect_array,
@@ -483,17 +484,16 @@ def test_state_per_parameter(submission):
     # very different gradient streams, so mixing their state shows
     grads = [[rng.normal(size=4), 100.0 * rng.normal(size=4) + 50.0] for _ in range(8)]
     cases = [("SGD", {"lr": 0.05, "momentum": 0.9}), ("RMSProp", {"lr": 0.01, "alpha": 0.99, "eps": 1e-8})]
-    for cls, kw in cases:
-        # Judged against the student's own formula: each parameter optimized alone must follow
-        # the same path as when optimized together with the other one. The three runs are one
-        # pipeline, judged in the order they ran.
-        def runs(apart: bool, cls=cls, kw=kw) -> Answers:
-            pipe = trajectory_pipeline(submission, cls, kw, params, grads, apart=apart)
-            for i in range(2):
-                trajectory_pipeline(submission, cls, kw, [params[i]], [[g[i]] for g in grads], pipe, apart)
-            return Answers(pipe, on_death=not apart)
+    def runs(pipe, case: tuple, apart: bool) -> None:
+        cls, kw = case
+        trajectory_pipeline(submission, cls, kw, params, grads, pipe, apart)
+        for i in range(2):
+            trajectory_pipeline(submission, cls, kw, [params[i]], [[g[i]] for g in grads], pipe, apart)
 
-        answers = apart_on_death(runs)
+    # Judged against the student's own formula: each parameter optimized alone must follow the
+    # same path as when optimized together with the other one. The six runs are one pipeline,
+    # judged in the order they ran.
+    for (cls, kw), answers in zip(cases, answers_by_part(submission, cases, runs), strict=True):
         together = student_trajectory(answers, cls, params, len(grads))
         alone = [student_trajectory(answers, cls, [params[i]], len(grads)) for i in range(2)]
         found = leaking_parameter(together, alone)
@@ -517,35 +517,34 @@ def test_inputs_not_mutated(submission):
     params = [rng.normal(size=(3, 2)), rng.normal(size=4)]
     grads1 = [rng.normal(size=(3, 2)), rng.normal(size=4)]
     grads2 = [rng.normal(size=(3, 2)), rng.normal(size=4)]
-    for cls, kw, _ in optimizer_cases():
-        label = call_label(cls, kw)
-        # Everything this check does to one optimizer class is one pipeline (one round trip),
-        # judged afterwards in the order it ran, as if each value had been fetched on its own.
+
+    def record(pipe, case: tuple, apart: bool) -> None:
         # Every value sent is a copy of its own: values sent twice in one pipeline would arrive
         # as one object, where separate requests gave separate ones.
-        def record(apart: bool, cls=cls, kw=kw) -> Answers:
-            pipe = submission.pipeline()
-            opt = build(submission, pipe, cls, kw, apart)  # two updates, then the result and the three inputs
-            p_h, g1_h, g2_h = pipe.put(fresh(params)), pipe.put(fresh(grads1)), pipe.put(fresh(grads2))
-            out2 = pipe.call(opt.update, pipe.call(opt.update, p_h, g1_h), g2_h)
-            for handle in (out2, p_h, g1_h, g2_h):
-                pipe.fetch(handle)
-            p2 = pipe.put(fresh(params))  # the returned arrays are new: writing into the input leaves them alone
-            out3 = pipe.call(build(submission, pipe, cls, kw, apart).update, p2, fresh(grads1))
-            pipe.fetch(out3)
-            pipe.assign(p2[0], np.full(params[0].shape, 123.0))
-            pipe.fetch(out3)
-            trajectory_pipeline(submission, cls, kw, params, [grads1, grads2], pipe, apart)  # fresh gradient arrays
-            reuser = build(submission, pipe, cls, kw, apart)  # one gradient buffer, reused
-            g_h = pipe.put(fresh(grads1))
-            current = pipe.call(reuser.update, pipe.put(fresh(params)), g_h)
-            for i, g in enumerate(grads2):
-                pipe.assign(g_h[i], fresh(g))
-            pipe.fetch(pipe.call(reuser.update, current, g_h))
-            return Answers(pipe, on_death=not apart)
+        cls, kw, _ = case
+        opt = build(submission, pipe, cls, kw, apart)  # two updates, then the result and the three inputs
+        p_h, g1_h, g2_h = pipe.put(fresh(params)), pipe.put(fresh(grads1)), pipe.put(fresh(grads2))
+        out2 = pipe.call(opt.update, pipe.call(opt.update, p_h, g1_h), g2_h)
+        for handle in (out2, p_h, g1_h, g2_h):
+            pipe.fetch(handle)
+        p2 = pipe.put(fresh(params))  # the returned arrays are new: writing into the input leaves them alone
+        out3 = pipe.call(build(submission, pipe, cls, kw, apart).update, p2, fresh(grads1))
+        pipe.fetch(out3)
+        pipe.assign(p2[0], np.full(params[0].shape, 123.0))
+        pipe.fetch(out3)
+        trajectory_pipeline(submission, cls, kw, params, [grads1, grads2], pipe, apart)  # fresh gradient arrays
+        reuser = build(submission, pipe, cls, kw, apart)  # one gradient buffer, reused
+        g_h = pipe.put(fresh(grads1))
+        current = pipe.call(reuser.update, pipe.put(fresh(params)), g_h)
+        for i, g in enumerate(grads2):
+            pipe.assign(g_h[i], fresh(g))
+        pipe.fetch(pipe.call(reuser.update, current, g_h))
 
-        answers = apart_on_death(record)
-
+    # Everything this check does to the three optimizer classes is one pipeline (one round trip),
+    # judged afterwards in the order it ran, as if each value had been fetched on its own.
+    cases = optimizer_cases()
+    for (cls, kw, _), answers in zip(cases, answers_by_part(submission, cases, record), strict=True):
+        label = call_label(cls, kw)
         out2_value, *inputs = answers.take(4)
         expect_param_list(out2_value, params, f"{cls}.update")
         for name, value, original in (("params", inputs[0], params), ("grads (first call)", inputs[1], grads1),
@@ -584,11 +583,12 @@ def test_zero_gradients(submission):
     """zero gradients leave parameters unchanged (no NaN from 0/0) for all three optimizers"""
     params = [np.array([1.5, -2.0, 0.25]), np.full((2, 2), -3.0)]
     zeros = [np.zeros(3), np.zeros((2, 2))]
-    for cls, kw, _ in optimizer_cases():
+    cases = optimizer_cases()
+    # the three optimizers and both updates of each in one round trip, judged one after the other
+    by_class = answers_by_part(submission, cases, lambda pipe, case, apart: trajectory_pipeline(
+        submission, case[0], case[1], params, [zeros, zeros], pipe, apart))
+    for (cls, kw, _), answers in zip(cases, by_class, strict=True):
         label = call_label(cls, kw)
-        # the optimizer and both updates in one round trip, judged one after the other
-        answers = apart_on_death(lambda apart, cls=cls, kw=kw: Answers(
-            trajectory_pipeline(submission, cls, kw, params, [zeros, zeros], apart=apart), on_death=not apart))
         for k in range(2):
             got = expect_param_list(answers.next(), params, f"{cls}.update")
             for i, (g, p) in enumerate(zip(got, params, strict=True)):
