@@ -11,6 +11,7 @@ import pytest
 from autograder.referee import (
     Answers,
     Mistake,
+    answers_by_part,
     apart_on_death,
     expect_array,
     expect_close,
@@ -501,9 +502,10 @@ def clipper(submission, pipe, params: dict, apart: bool):
     return submission.AdaptiveClipper(**params) if apart else pipe.call(submission.AdaptiveClipper, **params)
 
 
-def clipper_run(submission, seq: Sequence, apart: bool):
-    """A pipeline: the clipper (see ``clipper``), then clip on every step of ``seq``, each answer fetched."""
-    pipe = submission.pipeline()
+def clipper_run(submission, seq: Sequence, apart: bool, pipe=None):
+    """The clipper (see ``clipper``), then clip on every step of ``seq``, each answer fetched: recorded
+    in ``pipe`` (default: a new pipeline, one round trip)."""
+    pipe = pipe if pipe is not None else submission.pipeline()
     clip = clipper(submission, pipe, seq.params, apart).clip
     steps_in_worker = pipe.put(fresh(seq.steps))  # one transfer instead of one per call
     for k in range(len(seq.steps)):
@@ -520,7 +522,11 @@ def run_sequence(submission, name: str) -> None:
     seq = sequence(name)
     # The whole run, the clipper's construction included, is one pipeline (one round trip), every
     # answer fetched; it is judged afterwards, call by call, as if each had been fetched on its own.
-    answers = apart_on_death(lambda apart: Answers(clipper_run(submission, seq, apart), on_death=not apart))
+    judge_run(seq, apart_on_death(lambda apart: Answers(clipper_run(submission, seq, apart), on_death=not apart)))
+
+
+def judge_run(seq: Sequence, answers: Answers) -> None:
+    """The answers of a scripted run (``clipper_run``), judged call by call (see ``run_sequence``)."""
     answers, failed = answers.values, answers.failed
     if failed is None and whole_run_right(seq, answers):
         return
@@ -586,21 +592,24 @@ def test_adaptive_clipper_default_sequence(submission):
 @pytest.mark.visibility("visible")
 def test_adaptive_clipper_warmup_boundary(submission):
     """AdaptiveClipper starts clipping once the history holds more than warmup norms; warm-up returns copies"""
-    run_sequence(submission, "warmup3")
-    run_sequence(submission, "warmup0")
     # during warm-up nothing is clipped, and the gradients returned must still be new arrays
     grads = grad_list(np.random.default_rng(105), (1.0, 2.0, 0.5))
 
-    def record(apart: bool) -> Answers:  # one round trip, judged in the order it ran
-        pipe = submission.pipeline()
+    def record(pipe, part: str, apart: bool) -> None:
+        if part != "copies":
+            clipper_run(submission, sequence(part), apart, pipe)
+            return
         handles = [pipe.put(g) for g in grads]
         clipped = pipe.call(clipper(submission, pipe, {"warmup": 3}, apart).clip, handles)[0]
         for i, g in enumerate(grads):
             pipe.assign(clipped[i], np.full(g.shape, 123.0))
             pipe.fetch(handles[i])
-        return Answers(pipe, on_death=not apart)
 
-    answers = apart_on_death(record)
+    # two scripted runs and the copies, one round trip, judged in the order they ran
+    parts = answers_by_part(submission, ["warmup3", "warmup0", "copies"], record)
+    judge_run(sequence("warmup3"), next(parts))
+    judge_run(sequence("warmup0"), next(parts))
+    answers = next(parts)
     for i, g in enumerate(grads):
         if not np.array_equal(answers.next(), g):
             raise Mistake(f"AdaptiveClipper.clip returned grads[{i}] itself during warm-up (no clipping): writing "
