@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 
 import numpy as np
@@ -143,25 +144,34 @@ def shapes_of(c: dict[str, np.ndarray]) -> dict[str, tuple]:
 
 def student_grads_for(submission, c: dict[str, np.ndarray], wanted: tuple[str, ...] = GRADS,
                       fast: bool = False) -> dict[str, np.ndarray]:
-    """The student's backward pass on case ``c``, fed the cache of its own forward pass.
+    """The student's backward pass on case ``c``, fed the cache of its own forward pass."""
+    return next(grads_of(submission, [(c, wanted)], fast))
 
-    ``fast``: two round trips (forward with its (out, cache) fetched and unpacked here, then
-    backward), else three (forward, unpack, backward).
-    """
+
+def grads_of(submission, cases: list[tuple[dict[str, np.ndarray], tuple[str, ...]]],
+             fast: bool) -> Iterator[dict[str, np.ndarray]]:
+    """For each (case, wanted gradients) in turn, the student's backward pass fed the cache of its own
+    forward pass, judged by the caller in between. ``fast``: every call in one round trip (each
+    (out, cache) fetched whole and unpacked here), else three round trips a case."""
     if not fast:
-        _, cache_handle = forward_remote(submission, c)
-        return fetch_grads(submission.residual_backward(np.array(c["dout"]), cache_handle), shapes_of(c), wanted)
+        for c, wanted in cases:
+            _, cache_handle = forward_remote(submission, c)
+            yield fetch_grads(submission.residual_backward(np.array(c["dout"]), cache_handle), shapes_of(c), wanted)
+        return
     pipe = submission.pipeline()
-    result = pipe.call(submission.residual_forward, *inputs(c))
-    pipe.fetch(result)
-    tuple_of(next(run(pipe, whole={0})), 2)
-    pipe = submission.pipeline()
-    pipe.fetch(pipe.call(submission.residual_backward, np.array(c["dout"]), result[1]))
-    return fetch_grads(None, shapes_of(c), wanted, got=next(run(pipe)))
+    for c, _ in cases:
+        result = pipe.call(submission.residual_forward, *inputs(c))
+        pipe.fetch(result)
+        pipe.fetch(pipe.call(submission.residual_backward, np.array(c["dout"]), result[1]))
+    answers = run(pipe, whole=set(range(0, 2 * len(cases), 2)))  # the forward passes' (out, cache)
+    for c, wanted in cases:
+        tuple_of(next(answers), 2)
+        yield fetch_grads(None, shapes_of(c), wanted, got=next(answers))
 
 
-def student_grads(submission, index: int, wanted: tuple[str, ...] = GRADS, fast: bool = False) -> dict[str, np.ndarray]:
-    return student_grads_for(submission, case(index), wanted, fast)
+def student_grads(submission, wanted: tuple[str, ...] = GRADS, fast: bool = False) -> Iterator[dict[str, np.ndarray]]:
+    """``grads_of`` every case of CASES, in order, each with the gradients ``wanted``."""
+    return grads_of(submission, [(case(index), wanted) for index in range(len(CASES))], fast)
 
 
 def describe_case(index: int) -> str:
@@ -266,8 +276,8 @@ def test_forward_values(submission):
 
 
 def check_five_gradients(submission, fast: bool) -> None:
-    for index in range(len(CASES)):
-        student_grads(submission, index, fast=fast)  # the shape checks are the point here
+    for _ in student_grads(submission, fast=fast):
+        pass  # the shape checks are the point here
 
 
 @pytest.mark.points(5)
@@ -279,11 +289,13 @@ def test_backward_returns_five_gradients(submission):
 
 
 def check_dx(submission, fast: bool) -> None:
+    cases = [(case(index), ("dx",)) for index in range(len(CASES))] + [(kink_case(), GRADS)]
+    answers = grads_of(submission, cases, fast)
     for index in range(len(CASES)):
-        got = student_grads(submission, index, ("dx",), fast)["dx"]
+        got = next(answers)["dx"]
         expect_gradient(got, numeric_grads(index)["dx"], name=f"dx ({describe_case(index)})",
                         misconceptions=misconceptions(index, "dx"), hint=SKIP_HINT)
-    got = student_grads_for(submission, kink_case(), fast=fast)
+    got = next(answers)
     for g, want, mis in kink_expected():
         expect_close(got[g], want, name=f"{g} when some pre-activations are exactly 0",
                      rtol=1e-9, atol=1e-12, misconceptions=mis, hint="relu'(0) = 0: mask with (z > 0) and (a1 > 0)")
@@ -332,8 +344,7 @@ def check_skip_path(submission, fast: bool) -> None:
 
 
 def check_dW1_db1(submission, fast: bool) -> None:
-    for index in range(len(CASES)):
-        got = student_grads(submission, index, ("dW1", "db1"), fast)
+    for index, got in enumerate(student_grads(submission, ("dW1", "db1"), fast)):
         numeric = numeric_grads(index)
         for g in ("dW1", "db1"):
             expect_gradient(got[g], numeric[g], name=f"{g} ({describe_case(index)})",
@@ -358,8 +369,7 @@ def db2_misconceptions(index: int) -> dict[str, np.ndarray]:
 
 
 def check_dW2_db2(submission, fast: bool) -> None:
-    for index in range(len(CASES)):
-        got = student_grads(submission, index, ("dW2", "db2"), fast)
+    for index, got in enumerate(student_grads(submission, ("dW2", "db2"), fast)):
         numeric = numeric_grads(index)
         for g in ("dW2", "db2"):
             mis = db2_misconceptions(index) if g == "db2" else misconceptions(index, g)
