@@ -196,3 +196,19 @@ def test_a_pending_value_cannot_be_used_before_its_pipeline_ran():
             other.call(counter.add, 1.0)
     finally:
         sub.close()
+
+
+def test_a_generator_made_in_a_pipeline_draws_what_one_made_on_its_own_draws():
+    source = CHAIN + "\n\ndef draw(rng, n):\n    return rng.normal(size=n)\n"
+    sub = make(source)
+    try:
+        alone = sub.draw(sub.rng(7), 4).fetch()
+        pipe = sub.pipeline()
+        rng = pipe.rng(7)
+        first, second = pipe.fetch(pipe.call(sub.draw, rng, 4)), pipe.fetch(pipe.call(sub.draw, rng, 2))
+        values = pipe.run()
+        assert np.array_equal(values[first], alone)
+        assert np.array_equal(values[second], np.random.default_rng(7).normal(size=6)[4:])  # the same generator
+        assert np.array_equal(sub.draw(rng, 1).fetch(), np.random.default_rng(7).normal(size=7)[6:])  # usable after
+    finally:
+        sub.close()

@@ -864,6 +864,12 @@ class Pipeline:
         self._add(("put", value), "placing data in the worker", result)
         return result
 
+    def rng(self, seed: int) -> Remote:
+        """A ``numpy.random.Generator`` created in the worker (as ``Submission.rng``)."""
+        result = self._pending("rng")
+        self._add(("rng", int(seed)), "creating a random generator", result)
+        return result
+
     def assign(self, target: Remote, value: Any) -> None:
         """``target[...] = value`` for a worker ndarray."""
         self._add(("assign", self._ref(target), value), "writing into a worker array", None)

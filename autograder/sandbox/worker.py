@@ -189,7 +189,7 @@ class Worker:
                     with step_limits(step_cpu, step_wall):
                         result = self.call(real(op))
                     reply = ("ok", self.store(result))
-                elif kind in ("put", "assign"):
+                elif kind in ("put", "assign", "rng"):
                     reply = self.handle(real(op))
                 else:
                     raise ValueError(f"operation {kind!r} cannot be pipelined")
