@@ -422,12 +422,11 @@ def test_l2_gradient_values(submission):
 
 def dropout_answers(submission, calls: list[tuple]) -> Answers:
     """dropout_forward(x, p, rng, training=training) for each (x, p, seed, training), with a worker
-    rng made from seed: the rngs first (one request each: a Generator is not plain data), then
-    every call in one pipeline. Their answers, to judge in turn (``out_and_mask``)."""
-    rngs = [submission.rng(seed) for _, _, seed, _ in calls]
+    rng made from seed (a Generator is not plain data: it is made in the worker), all in one
+    pipeline. Their answers, to judge in turn (``out_and_mask``)."""
     pipe = submission.pipeline()
-    for (x, p, _, training), rng in zip(calls, rngs, strict=True):
-        pipe.fetch(pipe.call(submission.dropout_forward, fresh(x), p, rng, training=training))
+    for x, p, seed, training in calls:
+        pipe.fetch(pipe.call(submission.dropout_forward, fresh(x), p, pipe.rng(seed), training=training))
     return Answers(pipe)
 
 
@@ -450,11 +449,10 @@ def test_dropout_structure(submission):
     rng = np.random.default_rng(SEED + 1)
     cases = [(shape, p, rng.normal(size=shape) + 0.1)  # no exact zeros, so dropped entries are visible
              for shape, p in (((50, 40), 0.3), ((7, 3, 5), 0.5), ((200,), 0.9))]
-    rngs = [submission.rng(SEED) for _ in cases]  # one request each: a Generator is not plain data
-    pipe = submission.pipeline()  # the rest in one round trip, judged in the order it ran
-    for (_, p, x), rng_w in zip(cases, rngs, strict=True):
+    pipe = submission.pipeline()  # one round trip (generators made in the worker), judged in the order it ran
+    for _, p, x in cases:
         handle = pipe.put(x)
-        pipe.fetch(pipe.call(submission.dropout_forward, handle, p, rng_w))
+        pipe.fetch(pipe.call(submission.dropout_forward, handle, p, pipe.rng(SEED)))
         pipe.fetch(handle)
     answers = Answers(pipe)
     for shape, p, x in cases:
