@@ -212,3 +212,36 @@ def test_a_generator_made_in_a_pipeline_draws_what_one_made_on_its_own_draws():
         assert np.array_equal(sub.draw(rng, 1).fetch(), np.random.default_rng(7).normal(size=7)[6:])  # usable after
     finally:
         sub.close()
+
+
+def test_a_call_that_replaces_the_timers_handlers_does_not_free_the_next_call():
+    source = CHAIN + '''
+
+import signal
+
+def disarm(x):
+    signal.signal(signal.SIGPROF, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    return x
+
+def spin(x):
+    while True:
+        pass
+'''
+    from autograder.calibration import CallLimits
+
+    sub = make(source, timeout=5.0)
+    sub.call_limits = CallLimits(reference={"disarm": 0.001, "spin": 0.001}, ceiling=5.0)
+    try:
+        pipe = sub.pipeline()
+        pipe.fetch(pipe.call(sub.disarm, 1))
+        pipe.call(sub.spin, 2)
+        start = time.monotonic()
+        with pytest.raises(StudentTimeout) as caught:
+            pipe.run()
+        # the worker's own per-call limit (0.25 s of CPU) named the step, not the parent's backstop
+        assert caught.value.step == 2 and caught.value.fetched == [1]
+        assert "0.25 s of CPU time" in str(caught.value)
+        assert time.monotonic() - start < 2.0
+    finally:
+        sub.close()

@@ -6,10 +6,9 @@ view: the parent decodes replies as plain data and never believes more than that
 
 from __future__ import annotations
 
-import contextlib
+import _signal  # the signal module without its enum wrappers (see StepTimers)
 import importlib
 import os
-import signal
 import struct
 import sys
 import traceback
@@ -174,33 +173,39 @@ class Worker:
         def failed(i: int, reply: tuple) -> bytes:
             return encode_encoded_tuple([encode("step"), encode(i), encode(reply), encode_encoded_tuple(outcomes)])
 
-        for i, op in enumerate(ops):
-            try:
-                kind = op[0]
-                if kind == "fetch":
-                    value = self.resolve(real(op[1]))
-                    try:
-                        outcomes.append(encode(value))
-                    except WireError as exc:
-                        return failed(i, ("refused", str(exc), describe_value(value)))
-                    made.append(None)
-                    continue
-                if kind == "call":
-                    with step_limits(step_cpu, step_wall):
-                        result = self.call(real(op))
-                    reply = ("ok", self.store(result))
-                elif kind in ("put", "assign", "rng"):
-                    reply = self.handle(real(op))
-                else:
-                    raise ValueError(f"operation {kind!r} cannot be pipelined")
-            except StepTimeout as exc:
-                return failed(i, ("timeout", exc.kind, exc.limit))
-            except BaseException as exc:  # noqa: BLE001 - student code may raise anything
-                return failed(i, ("error", type(exc).__name__[:MAX_NAME], safe_str(exc), student_traceback(exc)))
-            if reply[0] != "ok":
-                return failed(i, reply)
-            made.append(reply[1] if kind != "assign" else None)
-            outcomes.append(encode(made[-1]))
+        timers = StepTimers(step_cpu, step_wall)
+        with timers:
+            for i, op in enumerate(ops):
+                try:
+                    kind = op[0]
+                    if kind == "fetch":
+                        value = self.resolve(real(op[1]))
+                        try:
+                            outcomes.append(encode(value))
+                        except WireError as exc:
+                            return failed(i, ("refused", str(exc), describe_value(value)))
+                        made.append(None)
+                        continue
+                    if kind == "call":
+                        request = real(op)
+                        timers.arm()
+                        try:
+                            result = self.call(request)
+                        finally:
+                            timers.disarm()
+                        reply = ("ok", self.store(result))
+                    elif kind in ("put", "assign", "rng"):
+                        reply = self.handle(real(op))
+                    else:
+                        raise ValueError(f"operation {kind!r} cannot be pipelined")
+                except StepTimeout as exc:
+                    return failed(i, ("timeout", exc.kind, exc.limit))
+                except BaseException as exc:  # noqa: BLE001 - student code may raise anything
+                    return failed(i, ("error", type(exc).__name__[:MAX_NAME], safe_str(exc), student_traceback(exc)))
+                if reply[0] != "ok":
+                    return failed(i, reply)
+                made.append(reply[1] if kind != "assign" else None)
+                outcomes.append(encode(made[-1]))
         return encode_encoded_tuple([encode("ok"), encode_encoded_tuple(outcomes)])
 
     def serve(self) -> None:
@@ -231,30 +236,49 @@ class StepTimeout(BaseException):
         self.kind, self.limit = kind, limit
 
 
-@contextlib.contextmanager
-def step_limits(cpu: float | None, wall: float | None):
-    """Raise StepTimeout in the code inside once it has used ``cpu`` CPU or ``wall`` wall seconds."""
-    if not cpu and not wall:
-        yield
-        return
+class StepTimers:
+    """Per-call CPU and wall limits for the calls of a batch: interval timers whose signals
+    raise ``StepTimeout`` in the call. ``_signal`` directly: the ``signal`` module's enum
+    conversions cost more than the system calls, twice per call of a 50-step trajectory."""
 
-    def expired(signum: int, frame: Any) -> None:
-        signal.setitimer(signal.ITIMER_PROF, 0)
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        raise StepTimeout("cpu" if signum == signal.SIGPROF else "wall", cpu if signum == signal.SIGPROF else wall)
+    def __init__(self, cpu: float | None, wall: float | None) -> None:
+        self.cpu, self.wall = cpu or 0.0, wall or 0.0
+        self.saved: tuple | None = None
 
-    old = signal.signal(signal.SIGPROF, expired), signal.signal(signal.SIGALRM, expired)
-    if cpu:
-        signal.setitimer(signal.ITIMER_PROF, cpu)
-    if wall:
-        signal.setitimer(signal.ITIMER_REAL, wall)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGPROF, old[0])
-        signal.signal(signal.SIGALRM, old[1])
+    def _expired(self, signum: int, frame: Any) -> None:
+        self.disarm()
+        raise StepTimeout("cpu" if signum == _signal.SIGPROF else "wall",
+                          self.cpu if signum == _signal.SIGPROF else self.wall)
+
+    def __enter__(self) -> StepTimers:
+        if self.cpu or self.wall:
+            self.saved = (_signal.getsignal(_signal.SIGPROF), _signal.getsignal(_signal.SIGALRM))
+        return self
+
+    def arm(self) -> None:
+        """Start the limits for one call (handlers put back first if the last call replaced them)."""
+        if self.saved is None:
+            return
+        handler = self._expired
+        if _signal.getsignal(_signal.SIGPROF) != handler:
+            _signal.signal(_signal.SIGPROF, handler)
+        if _signal.getsignal(_signal.SIGALRM) != handler:
+            _signal.signal(_signal.SIGALRM, handler)
+        if self.cpu:
+            _signal.setitimer(_signal.ITIMER_PROF, self.cpu)
+        if self.wall:
+            _signal.setitimer(_signal.ITIMER_REAL, self.wall)
+
+    def disarm(self) -> None:
+        if self.saved is not None:
+            _signal.setitimer(_signal.ITIMER_PROF, 0)
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            self.disarm()
+            _signal.signal(_signal.SIGPROF, self.saved[0])
+            _signal.signal(_signal.SIGALRM, self.saved[1])
 
 
 def describe_value(value: Any) -> str:
