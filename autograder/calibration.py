@@ -31,6 +31,7 @@ FLOOR = 0.25  # CPU seconds any call may take: a Python-loop solution over the g
 FACTOR = 50.0  # times the reference's slowest call of the same function
 TIGHT_FLOOR = 0.05  # after the submission's first time-out
 TIGHT_FACTOR = 10.0
+IDLE = 0.1  # seconds a call may sleep or wait (not for a CPU): graded code never needs to
 WALL_FACTOR = 4.0  # wall time a call may take, per CPU second of its limit (a loaded machine)
 WALL_EXTRA = 0.25  # ... plus this much (scheduling, a worker start)
 
@@ -65,8 +66,9 @@ class CallLimits:
         return min(self.ceiling, max(floor, factor * ref)) * calls
 
     def idle_limit(self, name: str, after_timeout: bool = False) -> float:
-        """Seconds a call of ``name`` may sleep or wait (not for a CPU): its CPU limit, at most the floor."""
-        return min(self.cpu_limit(name, after_timeout), self.tight_floor if after_timeout else self.floor)
+        """Seconds a call of ``name`` may sleep or wait (not for a CPU): ``IDLE`` (room for a
+        file read or a lazy import), at most its CPU limit."""
+        return min(self.cpu_limit(name, after_timeout), IDLE)
 
     @staticmethod
     def wall_limit(cpu_limit: float) -> float:

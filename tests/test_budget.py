@@ -154,8 +154,9 @@ def test_budget_from_the_command_line_and_from_deepgrade_toml(tmp_path: Path):
     root = make_course(tmp_path / "course", ["s1"], ["activations"],
                        toml_extra="\n[grading]\nbudget_seconds = 3\ncpu_budget_seconds = 2.5\n")
     assert load_course(root).budget == Budget(wall=3, cpu=2.5)
-    # Calls that sleep 0.15 s each: under the 0.25 s a call may sleep, over the budget together.
-    submit(root, "activations", "s1", slowed(SLEEP, 0.2, 0.15))
+    # Calls that compute 0.08 s each: under the 0.25 s of CPU a call may take, over the budget together
+    # (a sleeping call would be stopped after 0.1 s asleep).
+    submit(root, "activations", "s1", slowed(SPIN, 0.2, 0.08))
     graded = CliRunner().invoke(main, ["grade", "--course", str(root)])
     assert graded.exit_code == 0, graded.output
     assert CliRunner().invoke(main, ["feedback", "--course", str(root)]).exit_code == 0
@@ -167,7 +168,7 @@ def test_budget_from_the_command_line_and_from_deepgrade_toml(tmp_path: Path):
 
     subs = tmp_path / "subs" / "s1"
     subs.mkdir(parents=True)
-    (subs / "activations.py").write_text(slowed(SLEEP, 0.2, 0.15))
+    (subs / "activations.py").write_text(slowed(SPIN, 0.2, 0.08))
     result = CliRunner().invoke(main, ["grade", "activations", str(subs.parent), "--out", str(tmp_path / "out"),
                                        "--budget", "2", "--workers", "1"])
     assert result.exit_code == 0, result.output

@@ -40,9 +40,10 @@ def test_limits_follow_the_reference_with_a_floor_and_a_ceiling():
     assert limits.cpu_limit("fast", calls=50) == pytest.approx(50 * 0.25)
     assert limits.cpu_limit("slow", calls=50) == pytest.approx(50 * 0.5)
     assert limits.wall_limit(0.25) > 0.25  # a loaded machine gets room in wall time
-    # asleep (not computing, not waiting for a CPU): the CPU limit, never more than the floor
-    assert limits.idle_limit("slowest") == limits.idle_limit("fast") == 0.25
-    assert limits.idle_limit("slowest", after_timeout=True) == 0.05
+    # asleep (not computing, not waiting for a CPU): 0.1 s whatever the CPU limit, at most the CPU limit
+    assert limits.idle_limit("slowest") == limits.idle_limit("fast") == 0.1
+    assert limits.idle_limit("slowest", after_timeout=True) == 0.1
+    assert limits.idle_limit("fast", after_timeout=True) == 0.05
 
 
 def test_calibration_measures_every_function_of_the_reference():
@@ -96,16 +97,16 @@ ASLEEP = re.compile(r"did not finish: it slept or waited ([0-9.]+) s without com
 
 @pytest.mark.parametrize("body", ["import time; time.sleep(60)",
                                   "import os\n    r, w = os.pipe()\n    os.read(r, 1)"], ids=["sleep", "read-a-pipe"])
-def test_a_sleeping_function_is_stopped_once_it_slept_its_cpu_limit(tmp_path, body):
+def test_a_sleeping_function_is_stopped_once_it_slept_a_tenth_of_a_second(tmp_path, body):
     # Asleep, a worker uses no CPU time: only the wall limit (4 x its CPU limit + 0.25 s, room
     # for a loaded machine) would stop it. Sleeping is not waiting for a CPU, so it is counted.
     result = grade_file("activations", looping_sigmoid(tmp_path, body))
     first = result.check("sigmoid_values").output
     m = ASLEEP.search(first)
     assert m, first
-    assert 0.25 <= float(m.group(1)) < CallLimits.wall_limit(0.25)  # its CPU limit, not its wall limit
+    assert 0.1 <= float(m.group(1)) < 0.25  # 0.1 s asleep, not its CPU limit nor its wall limit
     slept = [float(m.group(1)) for c in result.checks if (m := ASLEEP.search(c.output))]
-    assert len(slept) >= 2 and sum(slept) <= 0.5  # later calls: the tight limit
+    assert len(slept) >= 2 and sum(slept) <= 0.3  # later calls: the tight limit
     assert result.execution_time < 5.0
 
 
