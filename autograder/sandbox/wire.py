@@ -78,7 +78,7 @@ def encode(value: Any) -> bytes:
 def encode_encoded_tuple(parts: list[bytes]) -> bytes:
     """The encoding of a tuple whose items' encodings are ``parts`` (so items can be encoded
     early, as a snapshot, and sent together later)."""
-    data = b"t" + struct.pack("<I", len(parts)) + b"".join(parts)
+    data = b"".join([b"t", struct.pack("<I", len(parts)), *parts])  # one copy of the (possibly large) parts
     if len(data) > MAX_MESSAGE:
         raise WireError(f"value too large to transfer ({len(data)} bytes)")
     return data

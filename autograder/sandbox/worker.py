@@ -30,6 +30,7 @@ from autograder.sandbox.wire import (
 MAX_OUTPUT = 4000  # bytes of captured stdout/stderr sent back per request
 MAX_NAME = 200  # characters of an exception's type name (the parent caps again: this is the honest path)
 EAGER_BYTES = 1 << 20  # call results up to this size are sent back with the call's reply
+COPY_BYTES = 64 << 10  # replies larger than this are sent without joining them to their length
 PLACEHOLDER = 1 << 62  # handle ids from here on name an earlier operation of the same batch
 
 
@@ -219,7 +220,10 @@ class Worker:
             except BaseException as exc:  # noqa: BLE001 - student code may raise anything
                 reply = ("error", type(exc).__name__[:MAX_NAME], safe_str(exc), student_traceback(exc))
             try:
-                if type(reply) is bytes:
+                if type(reply) is bytes and len(reply) > COPY_BYTES:  # two sends rather than a copy
+                    self.sock.sendall(struct.pack("<Q", len(reply)))
+                    self.sock.sendall(reply)
+                elif type(reply) is bytes:
                     self.sock.sendall(struct.pack("<Q", len(reply)) + reply)
                 else:
                     send_message(self.sock, reply)
