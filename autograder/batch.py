@@ -85,6 +85,11 @@ def grade_folder(topic_spec: str, submissions_dir: Path, out_dir: Path, *, worke
     """
     topics = resolve_topics(topic_spec)
     submissions_dir = Path(submissions_dir)
+    if submissions_dir.is_file():
+        topic = topic_spec if topics == [topic_spec] else "TOPIC"
+        raise BatchError(f"{submissions_dir} is a file, but SUBMISSIONS is a folder with one folder per student "
+                         f"(<student_id>/<topic>.py): put it in one (e.g. subs/<student_id>/{submissions_dir.name}) "
+                         f"and grade subs/; `deepgrade check {topic} {submissions_dir}` runs the public tests on it")
     if not submissions_dir.is_dir():
         raise BatchError(f"submissions folder {submissions_dir} does not exist")
     if jobs is None:

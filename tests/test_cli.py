@@ -57,6 +57,10 @@ def test_bad_topic_and_missing_folder_give_one_line_errors(tmp_path):
     assert bad.exit_code != 0 and "unknown topic" in bad.output and len(bad.output.strip().splitlines()) == 1
     missing = runner.invoke(main, ["grade", "activations", str(tmp_path / "nope")])
     assert missing.exit_code != 0 and "does not exist" in missing.output
+    (tmp_path / "activations.py").write_text("x = 1\n")
+    a_file = runner.invoke(main, ["grade", "activations", str(tmp_path / "activations.py")])
+    assert a_file.exit_code != 0 and "is a file" in a_file.output and "one folder per student" in a_file.output
+    assert "deepgrade check activations" in a_file.output and len(a_file.output.strip().splitlines()) == 1
 
 
 def test_same_submission_same_score_every_run(tmp_path):
