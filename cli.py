@@ -192,7 +192,14 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
               deepgrade grade all submissions/ --scheduler tls://grader1:8786 --tls-ca ca.pem \\
                   --tls-cert me.pem --tls-key me.key        (on a Dask cluster)
     """
-    from autograder.batch import BatchError, check_out_dir, class_table, grade_folder, resolve_topics
+    from autograder.batch import (
+        BatchError,
+        check_out_dir,
+        check_submissions_dir,
+        class_table,
+        grade_folder,
+        resolve_topics,
+    )
     from autograder.cluster.cli import settings_from_options
     from autograder.cluster.settings import ClusterError
     from autograder.grading import jobs_for_folder
@@ -207,8 +214,7 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
                                "(or pass --course DIR to grade a course).")
     try:
         topics = resolve_topics(topic)
-        if not submissions.is_dir():
-            raise BatchError(f"submissions folder {submissions} does not exist")
+        check_submissions_dir(submissions, topics)
         check_out_dir(out_dir)  # before any grading: a bad --out must not cost a graded batch
         jobs = jobs_for_folder(submissions, topics)
         if not jobs:

@@ -85,13 +85,7 @@ def grade_folder(topic_spec: str, submissions_dir: Path, out_dir: Path, *, worke
     """
     topics = resolve_topics(topic_spec)
     submissions_dir = Path(submissions_dir)
-    if submissions_dir.is_file():
-        topic = topic_spec if topics == [topic_spec] else "TOPIC"
-        raise BatchError(f"{submissions_dir} is a file, but SUBMISSIONS is a folder with one folder per student "
-                         f"(<student_id>/<topic>.py): put it in one (e.g. subs/<student_id>/{submissions_dir.name}) "
-                         f"and grade subs/; `deepgrade check {topic} {submissions_dir}` runs the public tests on it")
-    if not submissions_dir.is_dir():
-        raise BatchError(f"submissions folder {submissions_dir} does not exist")
+    check_submissions_dir(submissions_dir, topics)
     if jobs is None:
         jobs = jobs_for_folder(submissions_dir, topics)
     if not jobs:
@@ -103,6 +97,17 @@ def grade_folder(topic_spec: str, submissions_dir: Path, out_dir: Path, *, worke
     report = BatchReport(topics, results, out_dir)
     write_outputs(report)
     return report
+
+
+def check_submissions_dir(submissions_dir: Path, topics: list[str]) -> None:
+    """A clear error unless ``submissions_dir`` is a folder (a file given there is named as such)."""
+    if submissions_dir.is_file():
+        topic = topics[0] if len(topics) == 1 else "TOPIC"
+        raise BatchError(f"{submissions_dir} is a file, but SUBMISSIONS is a folder with one folder per student "
+                         f"(<student_id>/<topic>.py): put it in one (e.g. subs/<student_id>/{submissions_dir.name}) "
+                         f"and grade subs/; `deepgrade check {topic} {submissions_dir}` runs the public tests on it")
+    if not submissions_dir.is_dir():
+        raise BatchError(f"submissions folder {submissions_dir} does not exist")
 
 
 def check_out_dir(out_dir: Path) -> None:
