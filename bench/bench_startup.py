@@ -8,8 +8,9 @@ start to ready (it runs while the grading process imports pytest and NumPy). The
 of a looping function for the whole topic (target 2).
 
 Every figure moves with the machine's load: read the CPU columns and the minima on a busy
-machine. The environment's PYTHONDONTWRITEBYTECODE is printed: set, every run compiles
-deepgrade's own modules from source (about 0.05 s of CPU).
+machine. deepgrade's modules are compiled to bytecode first, as an installed copy has them
+(--no-bytecode: not; with PYTHONDONTWRITEBYTECODE set, as printed, every run then compiles
+them from source, about 0.05 s of CPU).
 
     python bench/bench_startup.py [--runs 7] [--topic activations]
 """
@@ -100,7 +101,18 @@ def main() -> None:
     parser.add_argument("--topic", default="activations")
     parser.add_argument("--compare", type=Path, default=None, metavar="CHECKOUT",
                         help="also time the CLI of another checkout (e.g. `git archive <commit>` unpacked), interleaved")
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="do not compile deepgrade's modules first (then, with PYTHONDONTWRITEBYTECODE set, "
+                             "every run compiles them from source: ~0.05 s that no installed copy pays)")
     args = parser.parse_args()
+    if not args.no_bytecode:
+        # An installed deepgrade has bytecode (pip compiles it; Python writes it on first import
+        # unless PYTHONDONTWRITEBYTECODE is set, as on this machine): time that, not compiling.
+        import compileall
+
+        for folder in ("autograder", "solutions"):
+            compileall.compile_dir(ROOT / folder, quiet=1)
+        compileall.compile_file(ROOT / "cli.py", quiet=1)
     deepgrade = shutil.which("deepgrade") or "deepgrade"
     source = (ROOT / "solutions" / f"{args.topic}.py").read_text()
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,7 +147,8 @@ def main() -> None:
         load = max(load, os.getloadavg()[0])
         print(f"deepgrade grade {args.topic}, one submission, {args.runs} interleaved runs "
               f"(seconds; load average up to {load:.1f} on {os.cpu_count()} cores; "
-              f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}):")
+              f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}, "
+              f"{'modules compiled from source each run' if args.no_bytecode else 'bytecode compiled first'}):")
         for name, values in times.items():
             print(f"  {name:<12} wall {spread(values)}   CPU {spread(cpu[name])}")
         print(f"  {'fork server':<12} wall {spread([w for w, _ in server])}   CPU {spread([c for _, c in server])}"
