@@ -160,20 +160,21 @@ class _Reader:
         # A multi-byte character cut at the limit decodes to U+FFFD like any other bad byte.
         return self.buf[pos : pos + MAX_TEXT_BYTES].decode("utf-8", "replace") + TRUNCATED
 
-    def take(self, n: int) -> bytes:
+    def skip(self, n: int) -> int:
+        """Move past ``n`` bytes; where they start."""
         pos = self.pos
         if n < 0 or pos + n > self.end:
             raise WireError("truncated message")
         self.pos = pos + n
+        return pos
+
+    def take(self, n: int) -> bytes:
+        pos = self.skip(n)
         return self.buf[pos : pos + n]
 
-    def unpack(self, fmt: str) -> tuple:
-        size = struct.calcsize(fmt)
-        if self.pos + size > self.end:
-            raise WireError("truncated message")
-        values = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += size
-        return values
+    def unpack(self, fmt: struct.Struct) -> tuple:
+        """The values of the fixed-size (precompiled) format ``fmt`` at the position."""
+        return fmt.unpack_from(self.buf, self.skip(fmt.size))
 
 
 def decode(data: bytes, *, trusted: bool = False) -> Any:
@@ -209,26 +210,11 @@ _I64, _F64 = struct.Struct("<q"), struct.Struct("<d")
 
 
 def _one(r: _Reader, fmt: struct.Struct) -> Any:
-    """One value of the fixed-size format ``fmt`` at the reader's position."""
-    pos = r.pos
-    end = pos + fmt.size
-    if end > r.end:
-        raise WireError("truncated message")
-    r.pos = end
-    return fmt.unpack_from(r.buf, pos)[0]
+    """The one value of the fixed-size format ``fmt`` at the reader's position."""
+    return r.unpack(fmt)[0]
 
 
-_SHAPES = [struct.Struct(f"<{n}Q") for n in range(33)]
-
-
-def _one_shape(r: _Reader, ndim: int) -> tuple[int, ...]:
-    """An array's ``ndim`` dimensions at the reader's position."""
-    fmt = _SHAPES[ndim]
-    pos = r.pos
-    if pos + fmt.size > r.end:
-        raise WireError("truncated message")
-    r.pos = pos + fmt.size
-    return fmt.unpack_from(r.buf, pos)
+_SHAPES = [struct.Struct(f"<{n}Q") for n in range(33)]  # an array's dimensions, by ndim
 
 
 def _dec(r: _Reader, depth: int) -> Any:
@@ -258,18 +244,14 @@ def _dec(r: _Reader, depth: int) -> Any:
         ndim = _one(r, _U8)
         if ndim > 32:
             raise WireError("too many dimensions")
-        shape = _one_shape(r, ndim)
+        shape = r.unpack(_SHAPES[ndim])
         count = 1
         for dim in shape:
             count *= dim
         nbytes = count * dtype.itemsize
         if nbytes > MAX_MESSAGE:
             raise WireError("array too large")
-        pos = r.pos
-        if pos + nbytes > r.end:
-            raise WireError("truncated message")
-        r.pos = pos + nbytes
-        return np.frombuffer(r.buf, dtype=dtype, count=count, offset=pos).reshape(shape).copy()
+        return np.frombuffer(r.buf, dtype=dtype, count=count, offset=r.skip(nbytes)).reshape(shape).copy()
     if code == _TAG_STR:
         return r.text(_one(r, _U64))
     if code == _TAG_BIGINT:
