@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import Any
 
-from autograder.referee import frozen
-from autograder.sandbox import NotPlainData, SubmissionError, WorkerCrashed
+from autograder.referee import Answers, died, frozen
+from autograder.sandbox import NotPlainData
 
 # Tests set this to grade the step-by-step way only, and compare (tests/test_graders_stepwise.py).
 ALWAYS_STEP_BY_STEP = False
@@ -47,18 +47,17 @@ def run(pipe: Any, whole: set[int] | frozenset[int] = frozenset()) -> Iterator[A
     step-by-step check unpacks it and fetches an item; their refusal is worded differently,
     so it raises ``StepByStep``. So does a worker that died with no step to blame.
     """
-    try:
-        values, failed = pipe.run(), None
-    except SubmissionError as exc:
-        if exc.step is None:
-            if isinstance(exc, WorkerCrashed):
-                raise StepByStep from None
-            raise  # timed out earlier, budget spent, import failed: what the first request would say
-        fetched = list(exc.fetched or [])
-        if isinstance(exc, NotPlainData) and pipe.ops[exc.step][0] == "fetch" and len(fetched) in whole:
-            raise StepByStep from None
-        values, failed = fetched, exc
-    yield from values
+    answers = Answers(pipe)
+    failed = answers.failed
+    if failed is not None:
+        if died(failed):
+            raise StepByStep
+        if failed.step is None:
+            raise failed  # timed out earlier, budget spent, import failed: what the first request would say
+        if isinstance(failed, NotPlainData) and pipe.ops[failed.step][0] == "fetch" \
+                and len(answers.values) in whole:
+            raise StepByStep
+    yield from answers.values
     if failed is not None:
         raise failed
 
