@@ -552,21 +552,9 @@ class Submission:
         self._import_end = self._taken = reply[1] if len(reply) > 1 and type(reply[1]) is int else 0
         return conn
 
-    def _timeout(self, calls: int = 1) -> tuple[float, bool]:
-        """The next request's time limit (``calls`` calls' worth), and whether the total budget
-        (not a per-call limit) sets it."""
-        timeout = self.call_timeout * max(1, calls)
-        if self.deadline is not None:
-            timeout = max(0.0, min(timeout, self.deadline - time.monotonic()))
-        if self.meter is not None:
-            left = self.meter.left(timeout)
-            if left < timeout:
-                return max(0.0, left), True
-        return timeout, False
-
-    def _limited(self, cpu_limit: float) -> tuple[float, bool]:
-        """Like ``_timeout``, for a call held to ``cpu_limit`` CPU seconds: its wall limit."""
-        timeout = self.call_limits.wall_limit(cpu_limit)
+    def _bounded(self, timeout: float) -> tuple[float, bool]:
+        """``timeout`` cut to the check's deadline and the budget left, and whether the total
+        budget (not a per-call limit) sets it."""
         if self.deadline is not None:
             timeout = max(0.0, min(timeout, self.deadline - time.monotonic()))
         if self.meter is not None:
@@ -589,17 +577,16 @@ class Submission:
         conn = self._connection()
         self._requests += 1
         cpu_limit = idle_limit = None
-        if limits is not None and self.call_limits is not None:
-            cpu_limit, idle_limit = limits
-            timeout, by_budget = self._limited(cpu_limit)
-        elif strike and self.call_limits is not None:  # a call: held to CPU time, from the reference's cost
-            cpu_limit = self.call_limits.cpu_limit(strike, after_timeout=bool(self._timed_out), calls=calls)
-            # Asleep, a batch's calls together get one call's CPU limit, at most the floor: a graded
-            # call never sleeps, however long the reference computes.
-            idle_limit = self.call_limits.idle_limit(strike, after_timeout=bool(self._timed_out))
-            timeout, by_budget = self._limited(cpu_limit)
+        if self.call_limits is not None and (limits is not None or strike):
+            # A call: held to CPU time from the reference's cost; asleep, a batch's calls together
+            # get what one call may sleep (graded code never sleeps, however long it computes).
+            after = bool(self._timed_out)
+            cpu_limit, idle_limit = limits if limits is not None else (
+                self.call_limits.cpu_limit(strike, after_timeout=after, calls=calls),
+                self.call_limits.idle_limit(strike, after_timeout=after))
+            timeout, by_budget = self._bounded(self.call_limits.wall_limit(cpu_limit))
         else:
-            timeout, by_budget = self._timeout(calls)
+            timeout, by_budget = self._bounded(self.call_timeout * max(1, calls))
         if timeout <= 0:
             if by_budget:
                 raise BudgetSpent(self.meter.spent_message())
