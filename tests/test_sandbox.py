@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
 
 import numpy as np
@@ -41,6 +42,16 @@ def test_plain_data_round_trips_exactly(value):
         assert back.dtype == value.dtype and back.shape == value.shape and np.array_equal(back, value)
     elif value == value:  # not NaN
         assert back == value
+
+
+def test_requests_carry_refs_exactly_to_the_worker():
+    """Parent -> worker requests are pickled (Ref with its own compact reduction): every Ref
+    arrives equal, as a Ref, wherever it sits in a pipeline."""
+    ops = [("call", Ref(0, (("attr", "f"),)), (Ref(2**62 + 1), [Ref(5, (("item", 0),))]), {"k": Ref(7)}),
+           ("fetch", Ref(3, (("attr", "x"), ("item", "y"))))]
+    back = pickle.loads(pickle.dumps(("batch", ops, 0.5, None), protocol=5))
+    assert back == ("batch", ops, 0.5, None)
+    assert type(back[1][0][2][0]) is Ref and back[1][0][2][0].path == ()
 
 
 class FloatLiar(float):
@@ -196,6 +207,22 @@ def test_isolation_mode_is_reported():
     assert text.startswith("sandbox:")
     if os.geteuid() == 0 and os.path.exists("/proc/self/ns/mnt"):
         assert "namespaces" in text
+
+
+def test_sandbox_processes_are_named_for_what_they_are():
+    """ps, top and perf tell the fork server, the intermediate and the worker apart."""
+    def comm_and_parent(pid: int) -> tuple[str, int]:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+        return stat[stat.index("(") + 1:stat.rindex(")")], int(stat[stat.rindex(")") + 2:].split()[1])
+
+    conn = shared_sandbox().spawn({"m.py": b"x = 1\n"})
+    try:
+        worker, inter = comm_and_parent(conn.pid)
+        intermediate, zygote = comm_and_parent(inter)
+        assert (worker, intermediate, comm_and_parent(zygote)[0]) == ("dg-worker", "dg-inter", "dg-zygote")
+    finally:
+        conn.kill()
 
 
 def test_missing_module_file_is_an_import_failure():

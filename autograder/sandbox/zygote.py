@@ -5,13 +5,13 @@ secret: no solutions, no graders. Each submission gets a fresh child forked from
 no submission pays interpreter start-up or the NumPy import, and none shares memory with
 another or with the process that judges it.
 
-Process tree for one worker::
+Process tree for one worker (the names ps, top and perf show)::
 
-    zygote ── intermediate (enters namespaces, builds the worker's root, writes scratch
-                            files, reports the worker's pid and, later, how it exited;
-                            outside namespaces it then kills and sweeps the worker's uid)
-                 └── worker (PID 1 of its own PID namespace, pivot_root into its root;
-                             limits; own uid; no capabilities; seccomp filter)
+    dg-zygote ── dg-inter (the intermediate: enters namespaces, builds the worker's root, writes
+                           scratch files, reports the worker's pid and, later, how it exited;
+                           outside namespaces it then kills and sweeps the worker's uid)
+                   └── dg-worker (PID 1 of its own PID namespace, pivot_root into its root;
+                                  limits; own uid; no capabilities; seccomp filter)
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def run_intermediate(sock: socket.socket, tier: int, base_vm: int, uid: int | No
     """Set up one worker's world, start it, and report how it ends."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    set_process_name("dg-inter")
     config = recv_message(sock, trusted=True)  # from the parent: paths kept exactly
     limits = isolation.Limits(**config["limits"])
     tier = max(tier, config.get("tier", tier))  # the parent may only step down (an opted-in tier 3)
@@ -126,6 +127,15 @@ def run_intermediate(sock: socket.socket, tier: int, base_vm: int, uid: int | No
     isolation.cleanup_scratch(scratch, isolated)
 
 
+def set_process_name(name: str) -> None:
+    """The name ps, top and perf show (all would otherwise say python3), best effort."""
+    try:
+        with open("/proc/self/comm", "w") as fh:
+            fh.write(name)
+    except OSError:
+        pass
+
+
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -156,6 +166,7 @@ def describe_status(status: int) -> str:
 def run_worker(sock, limits, base_vm, uid, tier, root, scratch, hide, ready_fd) -> None:
     """Become the confined worker, tell the intermediate (``ready_fd``), then serve requests."""
     isolated = tier == tiers.NAMESPACES
+    set_process_name("dg-worker")
     try:
         if isolated:
             isolation.enter_root(root)
@@ -239,6 +250,7 @@ def preflight(sock: socket.socket, uid: int) -> None:
 
 def main() -> None:
     ctrl = socket.socket(fileno=int(sys.argv[1]))
+    set_process_name("dg-zygote")
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
     tier, reason = choose_tier()
     base_vm = vm_bytes()
