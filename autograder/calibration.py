@@ -5,9 +5,11 @@ and every other function that calls it waits out its own limit). Instead, the re
 ``solutions/<topic>.py`` is graded once (per grader version, cached on disk) recording how
 long each function's calls take; a student's call may then use ``factor`` times that much
 CPU time, never less than ``floor`` (room for a correct solution written with Python loops)
-and never more than the instructor's ceiling. After a submission's first time-out its later
-calls get a tighter limit: one looping function (often called by others) then costs about
-half a second for the whole topic.
+and never more than the instructor's ceiling. After a time-out, the calls of functions that
+may call the one that timed out (``Submission.tight``), and after a second time-out every
+call, get a tighter limit: one looping function (often called by others) then costs about
+half a second for the whole topic, and correct but slow functions that do not call it keep
+their full limit.
 
 CPU time, not wall time, is what a call is held to, so a loaded machine does not fail
 correct code; wall time may run to ``wall_factor`` times the CPU limit (a call that sleeps
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 FLOOR = 0.25  # CPU seconds any call may take: a Python-loop solution over the graders' inputs fits
 FACTOR = 50.0  # times the reference's slowest call of the same function
-TIGHT_FLOOR = 0.05  # after the submission's first time-out
+TIGHT_FLOOR = 0.05  # after a time-out, for what may call the function that timed out
 TIGHT_FACTOR = 10.0
 IDLE = 0.1  # seconds a call may sleep or wait (not for a CPU): graded code never needs to
 WALL_FACTOR = 4.0  # wall time a call may take, per CPU second of its limit (a loaded machine)

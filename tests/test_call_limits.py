@@ -140,3 +140,86 @@ def test_a_pipeline_calling_several_functions_holds_each_call_to_its_own_limit()
     assert took < CallLimits.wall_limit(0.25) + 0.5
     assert caught.value.step == 2 and caught.value.fetched == [2]
     assert sub._timed_out == {"spin"}  # fine is not struck
+
+
+def with_looping(topic: str, name: str, tmp_path: Path) -> Path:
+    """The slow corpus's ``topic`` (full marks) with the function ``name`` replaced by an endless loop."""
+    source = (CORPUS / f"{topic}_loops.py").read_text()
+    start = source.index(f"def {name}(")
+    end = source.index("\ndef ", start + 1)
+    signature = source[start:source.index(":\n", start) + 2]
+    path = tmp_path / f"{topic}.py"
+    path.write_text(source[:start] + signature + "    while True:\n        pass\n\n" + source[end:])
+    return path
+
+
+def test_a_looping_function_does_not_cost_correct_slow_functions_their_marks(tmp_path):
+    # After xavier_uniform's time-out, only what may call it gets the tighter limit: the other
+    # initializers, correct but written with Python loops, keep their full limits and marks.
+    result = grade_file("initialization", with_looping("initialization", "xavier_uniform", tmp_path))
+    looping = {c.check_id for c in result.checks if "xavier_uniform" in c.output}
+    lost = {c.check_id: c.output for c in result.checks if c.score < c.max_score and c.check_id not in looping}
+    assert looping, [c.output for c in result.checks]
+    assert not lost
+
+
+CALLERS = b"""
+import numpy as np
+
+def a(x):
+    return b(x) + 1
+
+def b(x):
+    return helper(x)
+
+def helper(x):
+    return x
+
+def c(x):
+    return np.sum(x)
+
+class K:
+    def m(self):
+        return (lambda: a(1))()
+
+    @staticmethod
+    def s():
+        return c(2)
+"""
+
+
+def test_after_a_time_out_only_what_may_call_it_gets_the_tighter_limit():
+    from autograder.sandbox import Limits, Sandbox, Submission
+
+    with Sandbox(Limits()) as sandbox:
+        sub = Submission(sandbox, "mod", {"mod.py": CALLERS})
+        try:
+            assert not sub.tight("a")  # nothing timed out yet: nothing asked of the worker
+            assert sub._reach is None
+            sub._timed_out.add("helper")
+            # through b, in a lambda inside a method, by name: who may call helper
+            assert {k: set(v) for k, v in sub.reach().items()} == {
+                "a": {"b", "helper"}, "b": {"helper"}, "helper": set(), "c": set(), "K": {"a", "b", "c", "helper"}}
+            assert [u for u in ("a", "b", "c", "K") if sub.tight(u)] == ["a", "b", "K"]
+            assert sub.tight("not_in_the_module")  # what the code does not show is held tight
+            sub._timed_out.add("c")
+            assert sub.tight("c") and sub.tight("a")  # a second time-out: everything tight
+        finally:
+            sub.close()
+
+
+def test_a_worker_that_lies_about_who_calls_whom_gets_only_tight_limits():
+    from autograder.sandbox import Limits, Sandbox, Submission
+
+    liar = CALLERS + b"""
+import sys
+sys.modules["autograder.sandbox.worker"].unit_references = lambda module: {"a": 5, "c": ["x"] * 10**5}
+"""
+    with Sandbox(Limits()) as sandbox:
+        sub = Submission(sandbox, "mod", {"mod.py": liar})
+        try:
+            sub._timed_out.add("helper")
+            assert sub.reach() == {}
+            assert sub.tight("a") and sub.tight("c")
+        finally:
+            sub.close()

@@ -339,6 +339,7 @@ SPIN_SECONDS = 0.0002
 CPU_POLL = 0.01  # how often a call held to a CPU-time limit reads the worker's CPU time
 OUTPUT_TIMEOUT = 1.0  # reading printed output runs no student code but a flush of a replaced stdout
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+MAX_UNITS = 10_000  # functions and classes a worker's answer about who calls whom may name
 BLOCKED_STATES = frozenset("SDTtIP")  # /proc/<pid>/stat: asleep, disk wait, stopped, traced, idle, parked
 
 
@@ -502,6 +503,7 @@ class Submission:
     _generation: int = field(default=0, repr=False)
     _import_error: ImportFailed | None = field(default=None, repr=False)
     _timed_out: set = field(default_factory=set, repr=False)
+    _reach: dict | None = field(default=None, repr=False)  # who may call whom (``_tight``), asked once
     deadline: float | None = field(default=None, repr=False)
     meter: Meter | None = field(default=None, repr=False)  # the total budget, shared by a topic's workers
     _requests: int = field(default=0, repr=False)  # requests sent; invalidates eagerly returned values
@@ -552,6 +554,43 @@ class Submission:
         self._import_end = self._taken = reply[1] if len(reply) > 1 and type(reply[1]) is int else 0
         return conn
 
+    def tight(self, origin: str | None) -> bool:
+        """Does a call of ``origin`` get the tighter limit? Once something timed out: when it may
+        call (by name, directly or not) a function that timed out, so a looping function costs
+        little however many others call it; after a second time-out, always; and whenever
+        the submission's code could not be read. A correct but slow function that calls none
+        of them keeps its full limit."""
+        if not self._timed_out:
+            return False
+        if origin is None or len(self._timed_out) >= 2:
+            return True
+        reach = self.reach()
+        return origin not in reach or bool(reach[origin] & self._timed_out)
+
+    def reach(self) -> dict[str, frozenset]:
+        """Each top-level function or class of the submission -> the others it may call, directly
+        or through others (from the names its code mentions; asked of the worker once, after the
+        first time-out). Only the submission's own limits follow from it, so a worker that lies
+        costs its own marks or time, bounded by the budget; an unreadable answer reads as {}."""
+        if self._reach is None:
+            self._reach = {}
+            try:
+                graph = self.request(("refs",), "reading which of your functions call which")
+            except SubmissionError:
+                return self._reach
+            if type(graph) is dict and len(graph) <= MAX_UNITS and all(
+                    type(k) is str and type(v) in (list, tuple) and len(v) <= MAX_UNITS and all(type(n) is str for n in v)
+                    for k, v in graph.items()):
+                for unit in graph:
+                    seen, todo = set(), list(graph[unit])
+                    while todo:
+                        name = todo.pop()
+                        if name not in seen:
+                            seen.add(name)
+                            todo.extend(graph.get(name, ()))
+                    self._reach[unit] = frozenset(seen)
+        return self._reach
+
     def _bounded(self, timeout: float) -> tuple[float, bool]:
         """``timeout`` cut to the check's deadline and the budget left, and whether the total
         budget (not a per-call limit) sets it."""
@@ -580,7 +619,7 @@ class Submission:
         if self.call_limits is not None and (limits is not None or strike):
             # A call: held to CPU time from the reference's cost; asleep, a batch's calls together
             # get what one call may sleep (graded code never sleeps, however long it computes).
-            after = bool(self._timed_out)
+            after = limits is None and self.tight(strike)
             cpu_limit, idle_limit = limits if limits is not None else (
                 self.call_limits.cpu_limit(strike, after_timeout=after, calls=calls),
                 self.call_limits.idle_limit(strike, after_timeout=after))
@@ -926,11 +965,11 @@ class Pipeline:
         limits = getattr(sub, "call_limits", None)
         if limits is None or not self.origins:
             return None, sub.call_timeout, None
-        after = bool(sub._timed_out)
-        own = {origin: limits.cpu_limit(origin, after_timeout=after) for origin in self.origins}
+        tight = {origin: sub.tight(origin) for origin in self.origins}
+        own = {origin: limits.cpu_limit(origin, after_timeout=tight[origin]) for origin in self.origins}
         cpu = max(own.values())
         total = sum(own[made._origin] for op, made in zip(self.ops, self.made, strict=True) if op[0] == "call")
-        idle = max(limits.idle_limit(origin, after_timeout=after) for origin in self.origins)
+        idle = max(limits.idle_limit(origin, after_timeout=tight[origin]) for origin in self.origins)
         return cpu, limits.wall_limit(cpu), (total, idle)
 
     def _calls_label(self) -> str:

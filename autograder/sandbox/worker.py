@@ -12,6 +12,7 @@ import os
 import struct
 import sys
 import traceback
+import types
 import warnings
 from typing import Any
 
@@ -128,6 +129,8 @@ class Worker:
             return ("ok", self.store(np.random.default_rng(request[1])))
         if op == "has":
             return ("ok", hasattr(self.objects[0], request[1]))
+        if op == "refs":
+            return ("ok", unit_references(self.objects[0]))
         if op == "batch":
             return self.batch(request[1], *request[2:4])
         if op == "output":
@@ -229,6 +232,37 @@ class Worker:
                     send_message(self.sock, reply)
             except (OSError, WireError):
                 return
+
+
+def unit_references(module: Any) -> dict[str, list[str]]:
+    """For each function and plain class at the top level of ``module``, the other such names
+    its code mentions: who may call whom, by name (a class: any of its methods). Units this
+    cannot read (a custom metaclass, a callable instance) are left out."""
+    units: dict[str, list] = {}
+    if type(module) is not types.ModuleType:  # anything else may run code when read
+        return {}
+    for name, obj in list(vars(module).items()):
+        if type(obj) is types.FunctionType:
+            units[name] = [obj.__code__]
+        elif type(obj) is type:
+            codes = []
+            for member in list(vars(obj).values()):
+                if type(member) in (staticmethod, classmethod):
+                    member = member.__func__
+                if type(member) is property:
+                    codes += [f.__code__ for f in (member.fget, member.fset) if type(f) is types.FunctionType]
+                elif type(member) is types.FunctionType:
+                    codes.append(member.__code__)
+            units[name] = codes
+    out = {}
+    for name, codes in units.items():
+        mentioned: set[str] = set()
+        while codes:
+            code = codes.pop()
+            mentioned.update(code.co_names)
+            codes.extend(c for c in code.co_consts if type(c) is types.CodeType)  # lambdas, inner functions
+        out[name] = sorted(mentioned & units.keys() - {name})
+    return out
 
 
 class StepTimeout(BaseException):
