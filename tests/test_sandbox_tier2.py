@@ -127,6 +127,8 @@ for top in ("/tmp", "/var/tmp", "/dev/shm"):
     try:
         os.makedirs(os.path.join(top, "{litter}-dir", "deep"), exist_ok=True)
         open(os.path.join(top, "{litter}-dir", "deep", "x"), "w").close()
+        for i in range(2000):  # sweeping them takes a while: the next student must wait for it
+            open(os.path.join(top, "{litter}-dir", "deep", f"n{{i}}"), "w").close()
         os.chmod(os.path.join(top, "{litter}-dir"), 0o777)
     except OSError:
         pass
@@ -191,8 +193,8 @@ def graded(project):
                                                                  str(project / "autograder" / "graders"), course]),
         "import_thief": IMPORT_THIEF.format(paths=[str(project), str(project / "solutions")]),
         "litterer": LITTERER.format(litter=LITTER),
+        "finder": FINDER.format(litter=LITTER),  # right after: the litter's sweep must come first
         "peeker": PEEKER.format(other=os.path.join(course, "submissions", "ref", f"{TOPIC}.py")),
-        "finder": FINDER.format(litter=LITTER),
         "writer": WRITER.format(folders=[course, out, str(project), str(project / "solutions"), str(ROOT)]),
     }
     data = in_container(project, GRADE.format(course=course, out=out, students=students))

@@ -323,7 +323,9 @@ class PendingWorker:
         if type(reply) is not tuple or reply[0] != "started" or len(reply) < 2 or type(reply[1]) is not int:
             sock.close()
             raise WorkerCrashed(f"the sandbox could not start a worker: {reply[1:] if type(reply) is tuple else reply}")
-        return Connection(sock, reply[1])
+        # In tier 2 the intermediate kills and sweeps the worker's uid once it ends (tiers.sweep_uid).
+        swept = len(reply) > 2 and reply[2] == tiers.NAMES[tiers.PRIVILEGE_DROP]
+        return Connection(sock, reply[1], swept=swept)
 
     def discard(self) -> None:
         """Stop the worker if it started (it never ran student code); idempotent."""
@@ -339,6 +341,7 @@ SPIN_SECONDS = 0.0002
 CPU_POLL = 0.01  # how often a call held to a CPU-time limit reads the worker's CPU time
 OUTPUT_TIMEOUT = 1.0  # reading printed output runs no student code but a flush of a replaced stdout
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+SWEEP_TIMEOUT = 10.0  # seconds a worker's end waits for its uid's files to be swept (tier 2)
 MAX_UNITS = 10_000  # functions and classes a worker's answer about who calls whom may name
 BLOCKED_STATES = frozenset("SDTtIP")  # /proc/<pid>/stat: asleep, disk wait, stopped, traced, idle, parked
 
@@ -367,8 +370,9 @@ def _spin_until_readable(sock: socket.socket) -> None:
 class Connection:
     """A live worker: request/reply with a time limit, and a kill switch."""
 
-    def __init__(self, sock: socket.socket, pid: int) -> None:
+    def __init__(self, sock: socket.socket, pid: int, swept: bool = False) -> None:
         self.sock, self.pid, self.alive = sock, pid, True
+        self.swept = swept  # kill() waits until what the worker's uid left behind is removed
         self.final_cpu: float | None = None
         try:
             self.pidfd = os.pidfd_open(pid)  # immune to pid reuse
@@ -479,7 +483,22 @@ class Connection:
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
+        if self.swept:
+            self._wait_for_sweep()
         self.sock.close()
+
+    def _wait_for_sweep(self) -> None:
+        """In tier 2, files the worker's uid left in shared folders (/tmp, /dev/shm) are removed by
+        its intermediate after the worker and its uid's processes end, and then the intermediate exits. The
+        socket's end says so (an end of file, which the worker cannot forge as it could a
+        message): until then, no other submission's code may run."""
+        deadline = time.monotonic() + SWEEP_TIMEOUT
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                if select.select([self.sock], [], [], left)[0] and not self.sock.recv(1 << 16):
+                    return
+        except OSError:
+            return
 
 
 # ---------------------------------------------------------------------------- the proxy
