@@ -195,11 +195,12 @@ def test_after_a_time_out_only_what_may_call_it_gets_the_tighter_limit():
         sub = Submission(sandbox, "mod", {"mod.py": CALLERS})
         try:
             assert not sub.tight("a")  # nothing timed out yet: nothing asked of the worker
-            assert sub._reach is None
+            assert sub._calls is None
             sub._timed_out.add("helper")
             # through b, in a lambda inside a method, by name: who may call helper
-            assert {k: set(v) for k, v in sub.reach().items()} == {
+            assert {u: set(sub.reach(u)) for u in ("a", "b", "helper", "c", "K")} == {
                 "a": {"b", "helper"}, "b": {"helper"}, "helper": set(), "c": set(), "K": {"a", "b", "c", "helper"}}
+            assert sub.reach("np") is None
             assert [u for u in ("a", "b", "c", "K") if sub.tight(u)] == ["a", "b", "K"]
             assert sub.tight("not_in_the_module")  # what the code does not show is held tight
             sub._timed_out.add("c")
@@ -208,18 +209,27 @@ def test_after_a_time_out_only_what_may_call_it_gets_the_tighter_limit():
             sub.close()
 
 
-def test_a_worker_that_lies_about_who_calls_whom_gets_only_tight_limits():
+def test_an_answer_about_who_calls_whom_of_the_wrong_shape_or_size_means_tight_limits():
     from autograder.sandbox import Limits, Sandbox, Submission
 
     liar = CALLERS + b"""
 import sys
-sys.modules["autograder.sandbox.worker"].unit_references = lambda module: {"a": 5, "c": ["x"] * 10**5}
+sys.modules["autograder.sandbox.worker"].unit_references = lambda module: {LIE}
 """
+    lies = ['{"a": 5}', '{"a": ["b"] * 30_000}', '{f"u{i}": [] for i in range(3000)}', '"not a dict"']
     with Sandbox(Limits()) as sandbox:
-        sub = Submission(sandbox, "mod", {"mod.py": liar})
+        for lie in lies:  # the wrong shape, too many names, too many functions
+            sub = Submission(sandbox, "mod", {"mod.py": liar.replace(b"{LIE}", lie.encode())})
+            try:
+                sub._timed_out.add("helper")
+                assert sub.reach("a") is None and sub.reach("c") is None, lie
+                assert sub.tight("a") and sub.tight("c")
+            finally:
+                sub.close()
+        # the control: a lie of the right shape is believed (it only loosens the liar's own limits)
+        sub = Submission(sandbox, "mod", {"mod.py": liar.replace(b"{LIE}", b'{"a": []}')})
         try:
             sub._timed_out.add("helper")
-            assert sub.reach() == {}
-            assert sub.tight("a") and sub.tight("c")
+            assert sub.reach("a") == frozenset() and not sub.tight("a") and sub.tight("c")
         finally:
             sub.close()

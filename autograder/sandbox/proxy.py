@@ -342,7 +342,8 @@ CPU_POLL = 0.01  # how often a call held to a CPU-time limit reads the worker's 
 OUTPUT_TIMEOUT = 1.0  # reading printed output runs no student code but a flush of a replaced stdout
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 SWEEP_TIMEOUT = 10.0  # seconds a worker's end waits for its uid's files to be swept (tier 2)
-MAX_UNITS = 10_000  # functions and classes a worker's answer about who calls whom may name
+MAX_UNITS = 2_000  # functions and classes a worker's answer about who calls whom may name
+MAX_CALLS = 20_000  # ... and names they mention, all together
 BLOCKED_STATES = frozenset("SDTtIP")  # /proc/<pid>/stat: asleep, disk wait, stopped, traced, idle, parked
 
 
@@ -522,7 +523,8 @@ class Submission:
     _generation: int = field(default=0, repr=False)
     _import_error: ImportFailed | None = field(default=None, repr=False)
     _timed_out: set = field(default_factory=set, repr=False)
-    _reach: dict | None = field(default=None, repr=False)  # who may call whom (``_tight``), asked once
+    _calls: dict | None = field(default=None, repr=False)  # who may call whom (``tight``), asked once
+    _reach: dict = field(default_factory=dict, repr=False)  # ... and what each may call, transitively
     deadline: float | None = field(default=None, repr=False)
     meter: Meter | None = field(default=None, repr=False)  # the total budget, shared by a topic's workers
     _requests: int = field(default=0, repr=False)  # requests sent; invalidates eagerly returned values
@@ -583,32 +585,38 @@ class Submission:
             return False
         if origin is None or len(self._timed_out) >= 2:
             return True
-        reach = self.reach()
-        return origin not in reach or bool(reach[origin] & self._timed_out)
+        reach = self.reach(origin)
+        return reach is None or bool(reach & self._timed_out)
 
-    def reach(self) -> dict[str, frozenset]:
-        """Each top-level function or class of the submission -> the others it may call, directly
-        or through others (from the names its code mentions; asked of the worker once, after the
-        first time-out). Only the submission's own limits follow from it, so a worker that lies
-        costs its own marks or time, bounded by the budget; an unreadable answer reads as {}."""
-        if self._reach is None:
-            self._reach = {}
+    def reach(self, origin: str) -> frozenset | None:
+        """The top-level functions and classes ``origin`` may call, directly or through others
+        (from the names its code mentions); None when the submission's code does not say.
+
+        The worker is asked once, after the first time-out. Only the submission's own limits
+        follow from its answer, so a worker that lies costs its own marks or time, bounded by
+        the budget; an answer too big or not of the expected shape reads as "does not say"."""
+        if self._calls is None:
+            self._calls = {}
             try:
                 graph = self.request(("refs",), "reading which of your functions call which")
             except SubmissionError:
-                return self._reach
+                return None
             if type(graph) is dict and len(graph) <= MAX_UNITS and all(
-                    type(k) is str and type(v) in (list, tuple) and len(v) <= MAX_UNITS and all(type(n) is str for n in v)
-                    for k, v in graph.items()):
-                for unit in graph:
-                    seen, todo = set(), list(graph[unit])
-                    while todo:
-                        name = todo.pop()
-                        if name not in seen:
-                            seen.add(name)
-                            todo.extend(graph.get(name, ()))
-                    self._reach[unit] = frozenset(seen)
-        return self._reach
+                    type(k) is str and type(v) in (list, tuple) and all(type(n) is str for n in v)
+                    for k, v in graph.items()) and sum(len(v) for v in graph.values()) <= MAX_CALLS:
+                self._calls = graph
+            self._reach = {}
+        if origin not in self._calls:
+            return None
+        if origin not in self._reach:  # one walk per function asked about: at most MAX_CALLS steps
+            seen, todo = set(), list(self._calls[origin])
+            while todo:
+                name = todo.pop()
+                if name not in seen:
+                    seen.add(name)
+                    todo.extend(self._calls.get(name, ()))
+            self._reach[origin] = frozenset(seen)
+        return self._reach[origin]
 
     def _bounded(self, timeout: float) -> tuple[float, bool]:
         """``timeout`` cut to the check's deadline and the budget left, and whether the total
