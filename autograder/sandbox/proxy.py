@@ -605,7 +605,6 @@ class Submission:
                     type(k) is str and type(v) in (list, tuple) and all(type(n) is str for n in v)
                     for k, v in graph.items()) and sum(len(v) for v in graph.values()) <= MAX_CALLS:
                 self._calls = graph
-            self._reach = {}
         if origin not in self._calls:
             return None
         if origin not in self._reach:  # one walk per function asked about: at most MAX_CALLS steps
@@ -646,10 +645,11 @@ class Submission:
         if self.call_limits is not None and (limits is not None or strike):
             # A call: held to CPU time from the reference's cost; asleep, a batch's calls together
             # get what one call may sleep (graded code never sleeps, however long it computes).
-            after = limits is None and self.tight(strike)
-            cpu_limit, idle_limit = limits if limits is not None else (
-                self.call_limits.cpu_limit(strike, after_timeout=after, calls=calls),
-                self.call_limits.idle_limit(strike, after_timeout=after))
+            if limits is None:
+                tight = self.tight(strike)
+                limits = (self.call_limits.cpu_limit(strike, after_timeout=tight, calls=calls),
+                          self.call_limits.idle_limit(strike, after_timeout=tight))
+            cpu_limit, idle_limit = limits
             timeout, by_budget = self._bounded(self.call_limits.wall_limit(cpu_limit))
         else:
             timeout, by_budget = self._bounded(self.call_timeout * max(1, calls))
