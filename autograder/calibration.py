@@ -1,15 +1,20 @@
-"""Per-call time limits derived from the reference solution's own cost.
+"""Per-call time limits derived from the reference solution's own cost, and a slow one's.
 
 A flat 2 s per call let a function that never returns cost seconds per topic (every check
-and every other function that calls it waits out its own limit). Instead, the reference
-``solutions/<topic>.py`` is graded once (per grader version, cached on disk) recording how
-long each function's calls take; a student's call may then use ``factor`` times that much
-CPU time, never less than ``floor`` (room for a correct solution written with Python loops)
-and never more than the instructor's ceiling. After a time-out, the calls of functions that
-may call the one that timed out (``Submission.tight``), and after a second time-out every
-call, get a tighter limit: one looping function (often called by others) then costs about
-half a second for the whole topic, and correct but slow functions that do not call it keep
-their full limit.
+and every other function that calls it waits out its own limit). Instead, the graders run
+once (per grader version and machine, cached on disk) on the reference ``solutions/<topic>.py``
+and on ``solutions/slow/<topic>.py``, the same solution written with plain Python loops over
+every element (the slowest code a student may reasonably write), recording how long each
+function's calls take. A student's call may then use ``factor`` times the reference's slowest
+call and ``margin`` times the slow solution's slowest call in CPU time, never less than
+``min_floor`` (``floor`` for a function the slow solution does not time) and never more than
+the instructor's ceiling. So the limit follows what unvectorised code needs call by call:
+a few hundredths of a second for an activation on a small batch, tenths for initializing a
+large matrix element by element. After a time-out, the calls of functions that may call the
+one that timed out (``Submission.tight``), and after a second time-out every call, get a
+tighter limit: one looping function (often called by others) then costs a fraction of a
+second for the whole topic, and correct but slow functions that do not call it keep their
+full limit.
 
 CPU time, not wall time, is what a call is held to, so a loaded machine does not fail
 correct code; wall time may run to ``wall_factor`` times the CPU limit (a call that sleeps
@@ -18,6 +23,7 @@ or blocks uses no CPU time).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -29,8 +35,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from autograder.sandbox import Sandbox
 
-FLOOR = 0.25  # CPU seconds any call may take: a Python-loop solution over the graders' inputs fits
+FLOOR = 0.25  # CPU seconds a call may take when no slow solution says what loops over its inputs cost
+MIN_FLOOR = 0.05  # CPU seconds any call may take: room for a lazy import or a first call's set-up
 FACTOR = 50.0  # times the reference's slowest call of the same function
+SLOW_MARGIN = 6.0  # times the slow (Python-loop) solution's slowest call (5x room, 1x for a timing run's noise) ...
+CHARGE = 0.02  # ... plus what a call may be charged beyond its CPU time (proxy.CPU_POLL, one clock tick)
 TIGHT_FLOOR = 0.05  # after a time-out, for what may call the function that timed out
 TIGHT_FACTOR = 10.0
 IDLE = 0.1  # seconds a call may sleep or wait (not for a CPU): graded code never needs to
@@ -44,12 +53,16 @@ class CallLimits:
 
     ``reference`` maps a function (or class) name to the slowest call of it the reference
     made under the graders, in seconds; a name the reference never called gets ``ceiling``.
+    ``slow``: the same for the slow solution (empty when the topic has none).
     """
 
     reference: dict[str, float] = field(default_factory=dict)
     ceiling: float = 2.0
     floor: float = FLOOR
     factor: float = FACTOR
+    slow: dict[str, float] = field(default_factory=dict)
+    margin: float = SLOW_MARGIN
+    min_floor: float = MIN_FLOOR
     tight_floor: float = TIGHT_FLOOR
     tight_factor: float = TIGHT_FACTOR
 
@@ -64,8 +77,13 @@ class CallLimits:
         ref = self.reference.get(name)
         if ref is None:
             return self.ceiling * calls
-        floor, factor = (self.tight_floor, self.tight_factor) if after_timeout else (self.floor, self.factor)
-        return min(self.ceiling, max(floor, factor * ref)) * calls
+        if after_timeout:
+            limit = max(self.tight_floor, self.tight_factor * ref)
+        else:
+            slow = self.slow.get(name)
+            room = self.floor if slow is None else max(self.min_floor, self.margin * slow + CHARGE)
+            limit = max(room, self.factor * ref)
+        return min(self.ceiling, limit) * calls
 
     def idle_limit(self, name: str, after_timeout: bool = False) -> float:
         """Seconds a call of ``name`` may sleep or wait (not for a CPU): ``IDLE`` (room for a
@@ -95,17 +113,37 @@ def reference_path(topic: str) -> Path:
     return GRADERS_DIR.parents[1] / "solutions" / f"{topic}.py"
 
 
+def slow_path(topic: str) -> Path:
+    return reference_path(topic).parent / "slow" / f"{topic}.py"
+
+
 def reference_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, float] | None:
     """The slowest call of each function when the graders run the reference (None: no reference).
 
     Measured once per grader version and machine, then read from the cache.
     """
+    return _timings(topic, reference_path(topic), "", sandbox, runs=2, step_by_step=False)
+
+
+def slow_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, float]:
+    """The slowest call of each function when the graders run the slow solution (empty: none).
+
+    Measured call by call (each call a request of its own), so a pipeline of small and large
+    calls does not hide its largest behind their average; once per grader and slow-solution
+    version and machine, then read from the cache.
+    """
+    return _timings(topic, slow_path(topic), "slow", sandbox, runs=1, step_by_step=True) or {}
+
+
+def _timings(topic: str, source: Path, kind: str, sandbox: Sandbox | None, runs: int,
+             step_by_step: bool) -> dict[str, float] | None:
     from autograder.grading import grader_version
 
-    ref = reference_path(topic)
-    if not ref.is_file():
+    if not source.is_file():
         return None
     version = grader_version(topic)
+    if kind:  # the reference is in grader_version already; anything else is keyed by its own content
+        version += "-" + kind + "-" + hashlib.sha256(source.read_bytes()).hexdigest()[:12]
     key = (topic, version)
     if key in _memo:
         return _memo[key]
@@ -113,26 +151,33 @@ def reference_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, f
     try:
         timings = {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
     except (OSError, ValueError, AttributeError):
-        timings = measure(topic, ref.read_bytes(), sandbox)
+        timings = measure(topic, source.read_bytes(), sandbox, runs=runs, step_by_step=step_by_step)
         _save(path, timings)
     _memo[key] = timings
     return timings
 
 
-def measure(topic: str, source: bytes, sandbox: Sandbox | None = None, runs: int = 2) -> dict[str, float]:
+def measure(topic: str, source: bytes, sandbox: Sandbox | None = None, runs: int = 2,
+            step_by_step: bool = False) -> dict[str, float]:
     """Grade ``source`` as the submission for ``topic`` and return each function's slowest call.
 
     Timed in wall time from this process: a busy machine only ever makes a call look slower
     (never faster), so the smallest of ``runs`` gradings is the closest to the real cost.
+    ``step_by_step``: every call a request of its own (a pipeline's calls share its time).
     """
+    from autograder.graders import stepwise
     from autograder.grading import DEFAULT_CALL_TIMEOUT, Job, run_session
 
     best: dict[str, float] = {}
-    for _ in range(runs):
-        timings: dict[str, float] = {}
-        run_session([Job("reference", topic, {f"{topic}.py": source})], lambda r: None,
-                    call_timeout=DEFAULT_CALL_TIMEOUT, sandbox=sandbox, timings=timings)
-        best = {name: min(t, best.get(name, t)) for name, t in timings.items()}
+    saved, stepwise.ALWAYS_STEP_BY_STEP = stepwise.ALWAYS_STEP_BY_STEP, step_by_step
+    try:
+        for _ in range(runs):
+            timings: dict[str, float] = {}
+            run_session([Job("reference", topic, {f"{topic}.py": source})], lambda r: None,
+                        call_timeout=DEFAULT_CALL_TIMEOUT, sandbox=sandbox, timings=timings)
+            best = {name: min(t, best.get(name, t)) for name, t in timings.items()}
+    finally:
+        stepwise.ALWAYS_STEP_BY_STEP = saved
     return best
 
 
@@ -154,4 +199,4 @@ def call_limits(topic: str, ceiling: float, sandbox: Sandbox | None = None) -> C
     timings = reference_timings(topic, sandbox)
     if timings is None:
         return None
-    return CallLimits(reference=timings, ceiling=ceiling)
+    return CallLimits(reference=timings, ceiling=ceiling, slow=slow_timings(topic, sandbox))

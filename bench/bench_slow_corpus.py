@@ -1,39 +1,35 @@
 """How much room the per-call time limits leave a correct solution written with Python loops (issue 12, target 2).
 
-    python bench/bench_slow_corpus.py                     # every topic with a tests/slow_corpus/<topic>_loops.py
+    python bench/bench_slow_corpus.py                     # every topic with a solutions/slow/<topic>.py
     python bench/bench_slow_corpus.py --topics residual --runs 5 --margin 5
 
-A call into a submission may use FACTOR (50) times the reference's slowest call of the same
-function in CPU time, at least FLOOR (0.25 s): the floor is there so that an unvectorised but
-correct solution never times out. For every topic, the reference (solutions/<topic>.py) and
-the corpus file (tests/slow_corpus/<topic>_loops.py) are graded by the hidden graders in the
-sandbox, twice over: as the graders run (checks pipeline several calls into one request) and
-step by step (each call a request of its own, the graders' fallback). Every request that calls
-one function is recorded with its number of calls, its wall time and the worker's CPU time
-(/proc/<pid>/task/*/schedstat, nanoseconds); each figure is the smallest of ``--runs`` runs.
-Calls are made with a flat 30 s limit, so nothing times out while it is measured.
+A call into a submission may use, in CPU time, SLOW_MARGIN (5) times the slow solution's slowest
+call of the same function plus CHARGE, FACTOR (50) times the reference's, at least MIN_FLOOR
+(0.05 s; FLOOR, 0.25 s, for a function no slow solution times), at most the ceiling (2 s).
+Calibration times the slow solution (solutions/slow/<topic>.py) in wall time, once. This bench
+checks that independently, in CPU time: for every topic, the reference and the slow solution
+are graded by the hidden graders in the sandbox, twice over: as the graders run (checks
+pipeline several calls into one request) and step by step (each call a request of its own, the
+graders' fallback). Every request that calls one function is recorded with its number of
+calls, its wall time and the worker's CPU time (/proc/<pid>/task/*/schedstat, nanoseconds);
+each figure is the smallest of ``--runs`` runs. Calls are made with a flat 30 s limit, so
+nothing times out while it is measured.
 
 Printed per topic and function:
 
-- ``corpus`` / ``ref``: the slowest call, CPU milliseconds per call (a pipeline's calls share
-  its time, as calibration counts them);
-- ``ratio``: corpus / ref;
-- ``limit``: the CPU seconds the corpus's tightest request gets, ``CallLimits.cpu_limit`` with
-  the reference's CPU times as calibration would measure them on a quiet machine (on a loaded
-  one calibration measures wall time, which only makes limits larger); ``calls``: how many calls
-  that request makes (a pipeline of n calls gets max(floor, FACTOR x ref x n), one floor);
-  ``by``: what sets the limit (floor, factor or ceiling);
+- ``slow`` / ``ref``: the slowest call, CPU milliseconds per call (a pipeline's calls share
+  its time);
+- ``ratio``: slow / ref;
+- ``limit``: the CPU seconds the slow solution's tightest request gets under the limits this
+  machine's calibration chose (``calibration.call_limits``, from its cache); ``calls``: how many
+  calls that request makes; ``by``: what sets the limit (slow, factor, min floor, floor, ceiling);
 - ``margin``: how many times its CPU time that request could take before it is stopped, the
   smallest over all of the function's requests: (limit - overhead) / CPU time, where the
   overhead is what the engine may charge a request beyond the CPU time it used (its first
   reading counts CPU_POLL as spent, and /proc counts in clock ticks): CPU_POLL + one tick.
 
-Last, the lowest floor that keeps ``--margin`` (5x) for every request whose limit the floor
-sets (FACTOR x ref x calls < FLOOR): max over those requests of margin x CPU + CPU_POLL + one
-tick (and the same if each call of a pipeline had a floor of its own, not one per pipeline
-as now); and the requests whose limit the factor sets but that get less than the margin (a floor
-below their limit does not change theirs). The load average is printed before and after: the CPU
-figures barely move with load, the wall figures do.
+Last, the smallest margin of any request, and every request under ``--margin`` (5x). The load
+average is printed before and after: the CPU figures barely move with load, the wall ones do.
 """
 
 from __future__ import annotations
@@ -49,12 +45,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder.calibration import FACTOR, FLOOR, CallLimits  # noqa: E402
+from autograder.calibration import CHARGE, FACTOR, MIN_FLOOR, SLOW_MARGIN, CallLimits, call_limits, slow_path  # noqa: E402
 from autograder.graders import stepwise  # noqa: E402
 from autograder.grading import DEFAULT_CALL_TIMEOUT, Job, run_session  # noqa: E402
 from autograder.sandbox import proxy  # noqa: E402
 
-CORPUS = ROOT / "tests" / "slow_corpus"
+CORPUS = slow_path("activations").parent
 FLAT_TIMEOUT = 30.0  # seconds per call while measuring: nothing may time out
 TICK = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 OVERHEAD = proxy.CPU_POLL + TICK  # what the engine may charge a request beyond the CPU it used
@@ -100,9 +96,9 @@ class Recorder:
             finally:
                 recorder._last = (time.perf_counter() - start, worker_cpu(conn.pid) - before)
 
-        def timed_sub_request(sub, message, where="your code", strike=None, calls=1):
+        def timed_sub_request(sub, message, where="your code", strike=None, calls=1, **kwargs):
             recorder._last = None
-            reply = sub_request(sub, message, where, strike=strike, calls=calls)
+            reply = sub_request(sub, message, where, strike=strike, calls=calls, **kwargs)
             if strike and recorder._last is not None:
                 wall, cpu = recorder._last
                 recorder.requests.append(Request(strike, max(1, calls), wall, cpu))
@@ -158,11 +154,19 @@ def slowest_call(requests: list[Request]) -> dict[str, float]:
     return out
 
 
-def set_by(limits: CallLimits, strike: str, calls: int) -> str:
+def set_by(limits: CallLimits, strike: str) -> str:
+    """What sets the (untightened) limit of a call of ``strike``."""
     ref = limits.reference.get(strike)
-    if ref is None or limits.ceiling * calls <= max(limits.floor, limits.factor * ref * calls):
+    if ref is None:
         return "ceiling"
-    return "floor" if limits.floor >= limits.factor * ref * calls else "factor"
+    slow = limits.slow.get(strike)
+    parts = {"factor": limits.factor * ref}
+    if slow is None:
+        parts["floor"] = limits.floor
+    else:
+        parts.update({"min floor": limits.min_floor, "slow": limits.margin * slow + CHARGE})
+    name, value = max(parts.items(), key=lambda kv: kv[1])
+    return "ceiling" if value >= limits.ceiling else name
 
 
 def _cpu_by_process() -> dict[tuple[int, str], int]:
@@ -194,30 +198,33 @@ def busiest(n: int = 4, seconds: float = 1.0) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--topics", nargs="*", help="topics to measure (default: every *_loops.py in tests/slow_corpus)")
+    parser.add_argument("--topics", nargs="*", help="topics to measure (default: every topic in solutions/slow)")
     parser.add_argument("--runs", type=int, default=3, help="gradings per file and mode; the smallest time counts")
     parser.add_argument("--margin", type=float, default=5.0, help="room wanted between a call's CPU time and its limit")
     args = parser.parse_args()
-    topics = args.topics or sorted(p.stem.removesuffix("_loops") for p in CORPUS.glob("*_loops.py"))
+    topics = args.topics or sorted(p.stem for p in CORPUS.glob("[a-z]*.py"))
     load_before = os.getloadavg()
     print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
-          f"on {os.cpu_count()} cores; FLOOR {FLOOR} s, FACTOR {FACTOR:g}, ceiling {DEFAULT_CALL_TIMEOUT:g} s, "
+          f"on {os.cpu_count()} cores; FACTOR {FACTOR:g}, ceiling {DEFAULT_CALL_TIMEOUT:g} s, "
           f"charge overhead {1000 * OVERHEAD:.0f} ms; runs {args.runs}; margin wanted {args.margin:g}x")
     print(f"busiest processes: {busiest()}\n")
-    needs: list[tuple[float, str, str, int]] = []  # (floor needed, topic, function, calls)
-    short: dict[str, tuple[float, str]] = {}  # per function, its tightest request the factor sets under the margin
+    short: list[tuple[float, str]] = []  # requests with less than the margin wanted
     worst: tuple[float, str] = (float("inf"), "")
     for topic in topics:
         ref_requests, _, ref_score = measure(topic, (ROOT / "solutions" / f"{topic}.py").read_bytes(), args.runs)
-        pipelined, one_by_one, corpus_score = measure(topic, (CORPUS / f"{topic}_loops.py").read_bytes(), args.runs)
+        pipelined, one_by_one, corpus_score = measure(topic, (CORPUS / f"{topic}.py").read_bytes(), args.runs)
         corpus_requests = pipelined + one_by_one
-        # calibration times the reference as the graders call it (pipelined), and so does this
+        if ref_score < 100 or corpus_score < 100:
+            # a broken measurement (e.g. the recorder out of step with proxy.Submission.request)
+            # would print small figures that look like room to spare
+            sys.exit(f"{topic}: reference scores {ref_score:.0f}, slow solution {corpus_score:.0f}: both must "
+                     "score 100; nothing measured here can be trusted")
         ref_calls, corpus_calls = slowest_call(ref_requests), slowest_call(corpus_requests)
-        limits = CallLimits(reference=ref_calls, ceiling=DEFAULT_CALL_TIMEOUT)
-        print(f"{topic}: reference scores {ref_score:.0f}, corpus {corpus_score:.0f}; "
-              f"{len(corpus_requests)} corpus requests timed")
-        print(f"  {'function':<26}{'corpus ms':>10}{'ref ms':>9}{'ratio':>8}{'limit s':>9}{'calls':>6}"
-              f"{'by':>8}{'margin':>9}{'wall ms':>9}")
+        limits = call_limits(topic, DEFAULT_CALL_TIMEOUT)  # what grading on this machine uses
+        print(f"{topic}: reference and slow solution score 100; {len(corpus_requests)} requests of the slow one timed")
+        print(f"  {'function':<26}{'slow ms':>10}{'ref ms':>9}{'ratio':>8}{'limit s':>9}{'calls':>6}"
+              f"{'by':>10}{'margin':>9}{'wall ms':>9}")
+        mine = (float("inf"), "")
         for strike in sorted(corpus_calls, key=lambda s: -corpus_calls[s]):
             tightest = None
             for q in corpus_requests:
@@ -227,53 +234,31 @@ def main() -> None:
                 margin = (limit - OVERHEAD) / max(q.cpu, 1e-9)  # times it could grow before it is stopped
                 if tightest is None or margin < tightest[0]:
                     tightest = (margin, limit, q)
-                want = args.margin * q.cpu + OVERHEAD
-                factor_limit = limits.factor * limits.reference.get(strike, float("inf")) * q.calls
-                if factor_limit >= want:
-                    continue  # the factor alone gives this request its margin, whatever the floor
-                if factor_limit < FLOOR:  # the floor sets its limit today: the floor must give the margin
-                    needs.append((want, topic, strike, q.calls))
-                else:  # the factor sets it and leaves too little room: no floor below it changes that
-                    room = (factor_limit - OVERHEAD) / q.cpu
-                    name = f"{topic}.{strike}"
-                    if name not in short or room < short[name][0]:
-                        short[name] = (room, f"{name} ({q.calls} call(s), {1000 * q.cpu:.0f} ms of CPU, "
-                                             f"limit {factor_limit:.3f} s: {room:.1f}x)")
             margin, limit, q = tightest
             worst = min(worst, (margin, f"{topic}.{strike}"))
+            mine = min(mine, (margin, strike))
+            if margin < args.margin:
+                short.append((margin, f"{topic}.{strike} ({q.calls} call(s), {1000 * q.cpu:.1f} ms of CPU, "
+                                      f"limit {limit:.3f} s: {margin:.1f}x)"))
             ref = ref_calls.get(strike)
             ratio = f"{corpus_calls[strike] / ref:8.1f}" if ref else f"{'-':>8}"
             print(f"  {strike:<26}{1000 * corpus_calls[strike]:10.2f}"
                   + (f"{1000 * ref:9.3f}" if ref else f"{'-':>9}")
-                  + f"{ratio}{limit:9.3f}{q.calls:6d}{set_by(limits, strike, q.calls):>8}{margin:8.1f}x"
+                  + f"{ratio}{limit:9.3f}{q.calls:6d}{set_by(limits, strike):>10}{margin:8.1f}x"
                   + f"{1000 * q.wall:9.1f}")
-        mine = [n for n in needs if n[1] == topic]
-        if mine:
-            want, _, strike, calls = max(mine)
-            print(f"  floor this topic needs for {args.margin:g}x: {want:.3f} s ({strike}, {calls} call(s))")
-        else:
-            print(f"  floor this topic needs for {args.margin:g}x: none")
-        print()
+        print(f"  smallest margin in this topic: {mine[0]:.1f}x ({mine[1]})\n")
     load_after = os.getloadavg()
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; "
           f"busiest processes: {busiest()}")
-    print(f"smallest margin of any corpus request at FLOOR = {FLOOR} s: {worst[0]:.1f}x ({worst[1]})")
-    if needs:
-        want, topic, strike, calls = max(needs)
-        print(f"lowest floor keeping {args.margin:g}x for every request the floor sets: {want:.3f} s "
-              f"(set by {topic}.{strike}, a request of {calls} call(s))")
-        # The engine gives a pipeline one floor whatever its number of calls; were each call of a
-        # pipeline given its own, a request of n calls would need 1/n of it.
-        want, topic, strike, calls = max((w / n, t, s, n) for w, t, s, n in needs)
-        print(f"  the same if each call of a pipeline had a floor of its own: {want:.3f} s "
-              f"(set by {topic}.{strike}, a request of {calls} call(s))")
-    else:
-        print(f"lowest floor keeping {args.margin:g}x: none needed (the factor alone gives every request its margin)")
+    print(f"limits: SLOW_MARGIN {SLOW_MARGIN:g} x the slow solution's call, FACTOR {FACTOR:g} x the reference's, "
+          f"at least {MIN_FLOOR} s")
+    print(f"smallest margin of any slow-solution request: {worst[0]:.1f}x ({worst[1]}); wanted {args.margin:g}x")
     if short:
-        print(f"limits set by the factor with less than {args.margin:g}x (the floor does not help them):")
-        for _, line in short.values():
+        print(f"requests with less than {args.margin:g}x:")
+        for _, line in sorted(short):
             print(f"  {line}")
-
+    else:
+        print(f"every request has at least {args.margin:g}x")
 
 if __name__ == "__main__":
     main()

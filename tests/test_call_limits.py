@@ -11,10 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from autograder.calibration import WALL_EXTRA, WALL_FACTOR, CallLimits, call_limits, reference_path
+from autograder.calibration import (
+    CHARGE,
+    FACTOR,
+    FLOOR,
+    MIN_FLOOR,
+    SLOW_MARGIN,
+    WALL_EXTRA,
+    WALL_FACTOR,
+    CallLimits,
+    call_limits,
+    reference_path,
+    slow_path,
+    slow_timings,
+)
 from autograder.grading import grade_file
 
-CORPUS = Path(__file__).parent / "slow_corpus"
+CORPUS = slow_path("activations").parent  # solutions/slow: correct solutions written with Python loops
 LIMIT = re.compile(r"did not finish within ([0-9.]+) s( of CPU time)?")
 
 
@@ -46,6 +59,33 @@ def test_limits_follow_the_reference_with_a_floor_and_a_ceiling():
     assert limits.idle_limit("fast", after_timeout=True) == 0.05
 
 
+def test_limits_give_the_slow_solution_room_call_by_call():
+    limits = CallLimits(reference={"tiny": 0.0001, "big": 0.001, "heavy": 0.01, "unslow": 0.0001},
+                        slow={"tiny": 0.001, "big": 0.1, "heavy": 0.05}, ceiling=2.0)
+    assert limits.cpu_limit("tiny") == MIN_FLOOR  # Python loops over a small batch: a few ms
+    assert limits.cpu_limit("big") == pytest.approx(SLOW_MARGIN * 0.1 + CHARGE)  # over a large one
+    assert limits.cpu_limit("heavy") == pytest.approx(0.5)  # the reference's factor when larger
+    assert limits.cpu_limit("unslow") == 0.25  # no slow timing: the old floor
+    assert limits.cpu_limit("big", after_timeout=True) == pytest.approx(0.05)  # tight ignores the slow one
+    assert CallLimits(reference={"big": 0.001}, slow={"big": 10.0}, ceiling=2.0).cpu_limit("big") == 2.0
+    assert limits.cpu_limit("big", calls=3) == pytest.approx(3 * (SLOW_MARGIN * 0.1 + CHARGE))
+
+
+def test_calibration_times_the_slow_solution_and_limits_follow_it():
+    slow = slow_timings("initialization")
+    assert set(slow) >= {"xavier_uniform", "he_normal", "lecun_normal"}
+    limits = call_limits("initialization", 2.0)
+    assert limits.slow == slow
+    for name in ("xavier_uniform", "he_normal"):  # element by element over a large matrix: tenths
+        assert limits.cpu_limit(name) >= SLOW_MARGIN * slow[name] > 0.01
+    # an activation on a small batch, even element by element, gets far less room than the old floor
+    # (a loaded machine may time the reference slowly enough for the factor to set it)
+    activations = call_limits("activations", 2.0)
+    assert activations.slow["sigmoid"] < MIN_FLOOR / SLOW_MARGIN
+    assert activations.cpu_limit("sigmoid") == max(MIN_FLOOR, FACTOR * activations.reference["sigmoid"]) < FLOOR
+    assert slow_timings("no_such_topic") == {}
+
+
 def test_calibration_measures_every_function_of_the_reference():
     limits = call_limits("activations", 2.0)
     assert reference_path("activations").is_file()
@@ -53,9 +93,9 @@ def test_calibration_measures_every_function_of_the_reference():
     assert all(0 < t < 1.0 for t in limits.reference.values())
 
 
-@pytest.mark.parametrize("topic", sorted(p.stem.removesuffix("_loops") for p in CORPUS.glob("*_loops.py")))
+@pytest.mark.parametrize("topic", sorted(p.stem for p in CORPUS.glob("[a-z]*.py")))
 def test_correct_python_loop_solutions_keep_full_marks(topic):
-    result = grade_file(topic, CORPUS / f"{topic}_loops.py")
+    result = grade_file(topic, CORPUS / f"{topic}.py")
     lost = {c.check_id: c.output for c in result.checks if c.score < c.max_score}
     assert result.score == result.max_score == 100, lost
 
@@ -77,6 +117,7 @@ def test_a_looping_function_costs_half_a_second_for_the_whole_topic(tmp_path, mo
 
     fast = dict.fromkeys(call_limits("activations", 2.0).reference, 0.002)
     monkeypatch.setattr(calibration, "reference_timings", lambda topic, sandbox=None: fast)
+    monkeypatch.setattr(calibration, "slow_timings", lambda topic, sandbox=None: {})  # the 0.25 s floor
     # sigmoid loops; sigmoid_derivative and layer_gradient_norms call it (as eve's do).
     result = grade_file("activations", looping_sigmoid(tmp_path, "while True:\n        pass"))
     limits = [(c.check_id, LIMIT.search(c.output)) for c in result.checks]
@@ -97,14 +138,18 @@ ASLEEP = re.compile(r"did not finish: it slept or waited ([0-9.]+) s without com
 
 @pytest.mark.parametrize("body", ["import time; time.sleep(60)",
                                   "import os\n    r, w = os.pipe()\n    os.read(r, 1)"], ids=["sleep", "read-a-pipe"])
-def test_a_sleeping_function_is_stopped_once_it_slept_a_tenth_of_a_second(tmp_path, body):
+def test_a_sleeping_function_is_stopped_once_it_slept_its_limit(tmp_path, body):
     # Asleep, a worker uses no CPU time: only the wall limit (4 x its CPU limit + 0.25 s, room
     # for a loaded machine) would stop it. Sleeping is not waiting for a CPU, so it is counted.
     result = grade_file("activations", looping_sigmoid(tmp_path, body))
     first = result.check("sigmoid_values").output
     m = ASLEEP.search(first)
     assert m, first
-    assert 0.1 <= float(m.group(1)) < 0.25  # 0.1 s asleep, not its CPU limit nor its wall limit
+    limits = call_limits("activations", 2.0)
+    allowed = limits.idle_limit("sigmoid")
+    assert allowed == min(0.1, limits.cpu_limit("sigmoid"))  # 0.1 s, at most the call's CPU limit
+    # asleep its limit, not its wall limit (4 x CPU + 0.25 s)
+    assert allowed <= float(m.group(1)) < allowed + 0.15
     slept = [float(m.group(1)) for c in result.checks if (m := ASLEEP.search(c.output))]
     assert len(slept) >= 2 and sum(slept) <= 0.3  # later calls: the tight limit
     assert result.execution_time < 5.0
@@ -144,7 +189,7 @@ def test_a_pipeline_calling_several_functions_holds_each_call_to_its_own_limit()
 
 def with_looping(topic: str, name: str, tmp_path: Path) -> Path:
     """The slow corpus's ``topic`` (full marks) with the function ``name`` replaced by an endless loop."""
-    source = (CORPUS / f"{topic}_loops.py").read_text()
+    source = (CORPUS / f"{topic}.py").read_text()
     start = source.index(f"def {name}(")
     end = source.index("\ndef ", start + 1)
     signature = source[start:source.index(":\n", start) + 2]

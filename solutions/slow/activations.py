@@ -60,7 +60,13 @@ def layer_gradient_norms(grad_output, weights, pre_activations, activation="sigm
         for i in range(grad.shape[0]):
             for j in range(grad.shape[1]):
                 local[i, j] = grad[i, j] * d[i, j]
-        grad = local @ W.T
+        grad = np.zeros((local.shape[0], W.shape[0]))  # local @ W.T, one product at a time
+        for i in range(local.shape[0]):
+            for j in range(W.shape[0]):
+                total = 0.0
+                for k in range(W.shape[1]):
+                    total += local[i, k] * W[j, k]
+                grad[i, j] = total
         total = 0.0
         for value in grad.flat:
             total += value * value
