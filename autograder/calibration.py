@@ -10,7 +10,10 @@ call and ``margin`` times the slow solution's slowest call in CPU time, never le
 ``min_floor`` (``floor`` for a function the slow solution does not time) and never more than
 the instructor's ceiling. So the limit follows what unvectorised code needs call by call:
 a few hundredths of a second for an activation on a small batch, tenths for initializing a
-large matrix element by element. After a time-out, the calls of functions that may call the
+large matrix element by element. The slow solution is timed per call as well, keyed by what
+its cost depends on (``proxy.call_key``: the function, the shapes of the array arguments, the
+values of the others); a call with a key it timed gets that call's room, any other call its
+function's slowest, so a 3 x 4 matrix is not given the time of a 512 x 512 one. After a time-out, the calls of functions that may call the
 one that timed out (``Submission.tight``), and after a second time-out every call, get a
 tighter limit: one looping function (often called by others) then costs a fraction of a
 second for the whole topic, and correct but slow functions that do not call it keep their
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 FLOOR = 0.25  # CPU seconds a call may take when no slow solution says what loops over its inputs cost
 MIN_FLOOR = 0.05  # CPU seconds any call may take: room for a lazy import or a first call's set-up
 FACTOR = 50.0  # times the reference's slowest call of the same function
-SLOW_MARGIN = 6.0  # times the slow (Python-loop) solution's slowest call (5x room, 1x for a timing run's noise) ...
+SLOW_MARGIN = 8.0  # times the slow (Python-loop) solution's slowest call (5x room; a single timing run may read 1.6x low) ...
 CHARGE = 0.02  # ... plus what a call may be charged beyond its CPU time (proxy.CPU_POLL, one clock tick)
 TIGHT_FLOOR = 0.05  # after a time-out, for what may call the function that timed out
 TIGHT_FACTOR = 10.0
@@ -53,7 +56,8 @@ class CallLimits:
 
     ``reference`` maps a function (or class) name to the slowest call of it the reference
     made under the graders, in seconds; a name the reference never called gets ``ceiling``.
-    ``slow``: the same for the slow solution (empty when the topic has none).
+    ``slow``: the same for the slow solution (empty when the topic has none), and, under a
+    ``proxy.call_key``, its slowest call with that key.
     """
 
     reference: dict[str, float] = field(default_factory=dict)
@@ -66,13 +70,21 @@ class CallLimits:
     tight_floor: float = TIGHT_FLOOR
     tight_factor: float = TIGHT_FACTOR
 
-    def cpu_limit(self, name: str, after_timeout: bool = False, calls: int = 1) -> float:
+    def keyed(self, name: str) -> bool:
+        """Can a call of ``name`` get less than its function's room, given its ``call_key``?
+        (Only then is the key worth working out: the function's slowest call needs more than
+        the least room there is.)"""
+        slow = self.slow.get(name)
+        return slow is not None and self.margin * slow + CHARGE > self.min_floor
+
+    def cpu_limit(self, name: str, after_timeout: bool = False, calls: int = 1, key: str | None = None) -> float:
         """CPU seconds ``calls`` calls of ``name`` sent together may take (tighter once the
         submission has timed out): each call the limit a request of its own has. In a pipeline
         the worker holds each call to its own limit (a looping call costs one limit, not the
         sum); the sum is the parent's backstop for code that defeats the worker's timers, and
         the submission's ``Budget`` caps that. A smaller backstop would fail a correct but slow
-        solution that a request per call lets through."""
+        solution that a request per call lets through. ``key``: the call's ``proxy.call_key`` (its
+        room then follows the slow solution's calls with the same key, if it made any)."""
         calls = max(1, calls)
         ref = self.reference.get(name)
         if ref is None:
@@ -80,7 +92,9 @@ class CallLimits:
         if after_timeout:
             limit = max(self.tight_floor, self.tight_factor * ref)
         else:
-            slow = self.slow.get(name)
+            slow = self.slow.get(key) if key is not None else None
+            if slow is None:
+                slow = self.slow.get(name)
             room = self.floor if slow is None else max(self.min_floor, self.margin * slow + CHARGE)
             limit = max(room, self.factor * ref)
         return min(self.ceiling, limit) * calls
@@ -122,21 +136,29 @@ def reference_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, f
 
     Measured once per grader version and machine, then read from the cache.
     """
-    return _timings(topic, reference_path(topic), "", sandbox, runs=2, step_by_step=False)
+    timings = _timings(topic, reference_path(topic), "", sandbox, runs=2, modes=(False,))
+    return None if timings is None else {name: t for name, t in timings.items() if "\n" not in name}
 
 
 def slow_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, float]:
     """The slowest call of each function when the graders run the slow solution (empty: none).
 
-    Measured call by call (each call a request of its own), so a pipeline of small and large
-    calls does not hide its largest behind their average; once per grader and slow-solution
-    version and machine, then read from the cache.
+    Measured call by call (the worker times each call of a pipeline), so a pipeline of small
+    and large calls does not hide its largest behind their average; also under each call's
+    ``proxy.call_key``; with the graders' pipelines and step by step (their fallback), which
+    make some calls the other does not. Once per grader and slow-solution version and
+    machine, then read from the cache.
     """
-    return _timings(topic, slow_path(topic), "slow", sandbox, runs=1, step_by_step=True) or {}
+    timings = dict(_timings(topic, slow_path(topic), "slow3", sandbox, runs=1, modes=(False, True)) or {})
+    for key, t in list(timings.items()):  # a function's slowest call: at least any of its calls'
+        name = key.split("\n", 1)[0]
+        if name != key:
+            timings[name] = max(t, timings.get(name, 0.0))
+    return timings
 
 
 def _timings(topic: str, source: Path, kind: str, sandbox: Sandbox | None, runs: int,
-             step_by_step: bool) -> dict[str, float] | None:
+             modes: tuple[bool, ...]) -> dict[str, float] | None:
     from autograder.grading import grader_version
 
     if not source.is_file():
@@ -147,11 +169,15 @@ def _timings(topic: str, source: Path, kind: str, sandbox: Sandbox | None, runs:
     key = (topic, version)
     if key in _memo:
         return _memo[key]
-    path = cache_dir() / "calibration" / f"{topic}-{version}-py{sys.version_info[0]}{sys.version_info[1]}.json"
+    # "t2": calls in a pipeline timed one by one, by the worker (older caches averaged them)
+    path = cache_dir() / "calibration" / f"{topic}-{version}-t2-py{sys.version_info[0]}{sys.version_info[1]}.json"
     try:
         timings = {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
     except (OSError, ValueError, AttributeError):
-        timings = measure(topic, source.read_bytes(), sandbox, runs=runs, step_by_step=step_by_step)
+        timings = {}
+        for step_by_step in modes:  # the slowest call of each, whichever way the graders called it
+            for name, t in measure(topic, source.read_bytes(), sandbox, runs=runs, step_by_step=step_by_step).items():
+                timings[name] = max(t, timings.get(name, 0.0))
         _save(path, timings)
     _memo[key] = timings
     return timings

@@ -3,32 +3,34 @@
     python bench/bench_slow_corpus.py                     # every topic with a solutions/slow/<topic>.py
     python bench/bench_slow_corpus.py --topics residual --runs 5 --margin 5
 
-A call into a submission may use, in CPU time, SLOW_MARGIN (5) times the slow solution's slowest
-call of the same function plus CHARGE, FACTOR (50) times the reference's, at least MIN_FLOOR
-(0.05 s; FLOOR, 0.25 s, for a function no slow solution times), at most the ceiling (2 s).
-Calibration times the slow solution (solutions/slow/<topic>.py) in wall time, once. This bench
-checks that independently, in CPU time: for every topic, the reference and the slow solution
+A call into a submission may use, in CPU time, SLOW_MARGIN (8) times the slow solution's call
+on the same input (``proxy.call_key``; else its slowest call of the function) plus CHARGE, or
+FACTOR (50) times the reference's slowest call, at least MIN_FLOOR (0.05 s; FLOOR, 0.25 s, for a
+function no slow solution times), at most the ceiling (2 s). Calibration times the slow
+solution (solutions/slow/<topic>.py) once. This bench checks the limits calibration chose
+independently, in CPU time, call by call: for every topic, the reference and the slow solution
 are graded by the hidden graders in the sandbox, twice over: as the graders run (checks
 pipeline several calls into one request) and step by step (each call a request of its own, the
-graders' fallback). Every request that calls one function is recorded with its number of
-calls, its wall time and the worker's CPU time (/proc/<pid>/task/*/schedstat, nanoseconds);
-each figure is the smallest of ``--runs`` runs. Calls are made with a flat 30 s limit, so
-nothing times out while it is measured.
+graders' fallback). A call that is a request of its own is timed by the worker's CPU time
+(/proc/<pid>/task/*/schedstat, nanoseconds); a call inside a pipeline by the time the worker
+measured for it (wall time in the worker: at least its CPU time, so its margin is if anything
+understated). Each figure is the smallest of ``--runs`` runs. Calls are made with a flat 30 s
+limit, so nothing times out while it is measured.
 
 Printed per topic and function:
 
-- ``slow`` / ``ref``: the slowest call, CPU milliseconds per call (a pipeline's calls share
-  its time);
+- ``slow`` / ``ref``: the slowest call, CPU milliseconds;
 - ``ratio``: slow / ref;
-- ``limit``: the CPU seconds the slow solution's tightest request gets under the limits this
-  machine's calibration chose (``calibration.call_limits``, from its cache); ``calls``: how many
-  calls that request makes; ``by``: what sets the limit (slow, factor, min floor, floor, ceiling);
-- ``margin``: how many times its CPU time that request could take before it is stopped, the
-  smallest over all of the function's requests: (limit - overhead) / CPU time, where the
+- ``limit``: the CPU seconds the slow solution's tightest call gets under the limits this
+  machine's calibration chose (``calibration.call_limits``, from its cache, with each call's
+  key as ``proxy.call_cpu_limit`` uses it); ``by``: what sets the function's own limit (slow,
+  factor, min floor, floor, ceiling);
+- ``margin``: how many times its CPU time that call could take before it is stopped, the
+  smallest over all of the function's calls: (limit - overhead) / CPU time, where the
   overhead is what the engine may charge a request beyond the CPU time it used (its first
   reading counts CPU_POLL as spent, and /proc counts in clock ticks): CPU_POLL + one tick.
 
-Last, the smallest margin of any request, and every request under ``--margin`` (5x). The load
+Last, the smallest margin of any call, and every call under ``--margin`` (5x). The load
 average is printed before and after: the CPU figures barely move with load, the wall ones do.
 """
 
@@ -58,12 +60,14 @@ OVERHEAD = proxy.CPU_POLL + TICK  # what the engine may charge a request beyond 
 
 @dataclass(frozen=True)
 class Request:
-    """One request that called a single function (``strike``) of the submission."""
+    """One call of a function (``strike``) of the submission: a request of its own, or one
+    operation of a pipeline; ``key`` its ``proxy.call_key`` (None: not a call)."""
 
     strike: str
     calls: int
     wall: float
     cpu: float
+    key: str | None = None
 
 
 def worker_cpu(pid: int) -> float:
@@ -79,7 +83,9 @@ def worker_cpu(pid: int) -> float:
 
 
 class Recorder:
-    """Records every request of a grading session that calls one function, with its CPU time."""
+    """Records every call of a grading session: a request of its own with the worker's CPU
+    time (schedstat), a pipeline's calls each with the time the worker measured for it (wall
+    time in the worker, at least its CPU time: its margin is then, if anything, understated)."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
@@ -87,6 +93,7 @@ class Recorder:
 
     def __enter__(self) -> Recorder:
         conn_request, sub_request = proxy.Connection.request, proxy.Submission.request
+        pipeline_record = proxy.Pipeline._record
         recorder = self
 
         def timed_conn_request(conn, message, *args, **kwargs):
@@ -99,26 +106,37 @@ class Recorder:
         def timed_sub_request(sub, message, where="your code", strike=None, calls=1, **kwargs):
             recorder._last = None
             reply = sub_request(sub, message, where, strike=strike, calls=calls, **kwargs)
-            if strike and recorder._last is not None:
+            if strike and message[0] != "batch" and recorder._last is not None:
                 wall, cpu = recorder._last
-                recorder.requests.append(Request(strike, max(1, calls), wall, cpu))
+                key = proxy.call_key(strike, message) if message[0] == "call" else None
+                recorder.requests.append(Request(strike, max(1, calls), wall, cpu, key))
             return reply
 
-        self._saved = conn_request, sub_request
+        def timed_record(pipe, reply):
+            if type(reply) is tuple and len(reply) == 2 and type(reply[1]) is list:
+                for op, made, took in zip(pipe.ops, pipe.made, reply[1]):
+                    if op[0] == "call":
+                        recorder.requests.append(Request(made._origin, 1, took, took,
+                                                         proxy.call_key(made._origin, op)))
+            return pipeline_record(pipe, reply)
+
+        self._saved = conn_request, sub_request, pipeline_record
         proxy.Connection.request, proxy.Submission.request = timed_conn_request, timed_sub_request
+        proxy.Pipeline._record = timed_record
         return self
 
     def __exit__(self, *exc: object) -> None:
-        proxy.Connection.request, proxy.Submission.request = self._saved
+        proxy.Connection.request, proxy.Submission.request, proxy.Pipeline._record = self._saved
 
 
 def grade(topic: str, source: bytes, step_by_step: bool) -> tuple[list[Request], float]:
-    """Grade ``source`` once; its requests and its score (percent)."""
+    """Grade ``source`` once; its calls and its score (percent)."""
     results = []
     stepwise.ALWAYS_STEP_BY_STEP = step_by_step
     try:
-        with Recorder() as recorder:
-            run_session([Job("bench", topic, {f"{topic}.py": source})], results.append, call_timeout=FLAT_TIMEOUT)
+        with Recorder() as recorder:  # timings: pipelines report each call's time
+            run_session([Job("bench", topic, {f"{topic}.py": source})], results.append, call_timeout=FLAT_TIMEOUT,
+                        timings={})
     finally:
         stepwise.ALWAYS_STEP_BY_STEP = False
     score = 100.0 * results[0].score / results[0].max_score if results and results[0].max_score else 0.0
@@ -126,15 +144,15 @@ def grade(topic: str, source: bytes, step_by_step: bool) -> tuple[list[Request],
 
 
 def best_of(runs: list[list[Request]]) -> list[Request]:
-    """Request by request, the smallest wall and CPU time over runs (a busy machine only adds)."""
+    """Call by call, the smallest wall and CPU time over runs (a busy machine only adds)."""
     first = runs[0]
-    same = [r for r in runs if [(q.strike, q.calls) for q in r] == [(q.strike, q.calls) for q in first]]
-    return [Request(q.strike, q.calls, min(r[i].wall for r in same), min(r[i].cpu for r in same))
+    same = [r for r in runs if [(q.strike, q.key) for q in r] == [(q.strike, q.key) for q in first]]
+    return [Request(q.strike, q.calls, min(r[i].wall for r in same), min(r[i].cpu for r in same), q.key)
             for i, q in enumerate(first)]
 
 
 def measure(topic: str, source: bytes, runs: int) -> tuple[list[Request], list[Request], float]:
-    """The requests of ``runs`` gradings pipelined and step by step (best of runs each); the lowest score."""
+    """The calls of ``runs`` gradings pipelined and step by step (best of runs each); the lowest score."""
     modes, scores = [], []
     for step_by_step in (False, True):
         got = []
@@ -221,7 +239,7 @@ def main() -> None:
                      "score 100; nothing measured here can be trusted")
         ref_calls, corpus_calls = slowest_call(ref_requests), slowest_call(corpus_requests)
         limits = call_limits(topic, DEFAULT_CALL_TIMEOUT)  # what grading on this machine uses
-        print(f"{topic}: reference and slow solution score 100; {len(corpus_requests)} requests of the slow one timed")
+        print(f"{topic}: reference and slow solution score 100; {len(corpus_requests)} calls of the slow one timed")
         print(f"  {'function':<26}{'slow ms':>10}{'ref ms':>9}{'ratio':>8}{'limit s':>9}{'calls':>6}"
               f"{'by':>10}{'margin':>9}{'wall ms':>9}")
         mine = (float("inf"), "")
@@ -230,7 +248,8 @@ def main() -> None:
             for q in corpus_requests:
                 if q.strike != strike:
                     continue
-                limit = limits.cpu_limit(strike, calls=q.calls)
+                limit = (limits.cpu_limit(strike, key=q.key) if q.key and limits.keyed(strike)
+                         else limits.cpu_limit(strike)) * q.calls  # as proxy.call_cpu_limit
                 margin = (limit - OVERHEAD) / max(q.cpu, 1e-9)  # times it could grow before it is stopped
                 if tightest is None or margin < tightest[0]:
                     tightest = (margin, limit, q)
@@ -252,13 +271,13 @@ def main() -> None:
           f"busiest processes: {busiest()}")
     print(f"limits: SLOW_MARGIN {SLOW_MARGIN:g} x the slow solution's call, FACTOR {FACTOR:g} x the reference's, "
           f"at least {MIN_FLOOR} s")
-    print(f"smallest margin of any slow-solution request: {worst[0]:.1f}x ({worst[1]}); wanted {args.margin:g}x")
+    print(f"smallest margin of any slow-solution call: {worst[0]:.1f}x ({worst[1]}); wanted {args.margin:g}x")
     if short:
-        print(f"requests with less than {args.margin:g}x:")
+        print(f"calls with less than {args.margin:g}x:")
         for _, line in sorted(short):
             print(f"  {line}")
     else:
-        print(f"every request has at least {args.margin:g}x")
+        print(f"every call has at least {args.margin:g}x")
 
 if __name__ == "__main__":
     main()

@@ -187,6 +187,110 @@ def test_a_pipeline_calling_several_functions_holds_each_call_to_its_own_limit()
     assert sub._timed_out == {"spin"}  # fine is not struck
 
 
+KEYED = b"""
+def fine(x):
+    return x + 1
+
+
+def spin(n):
+    while True:
+        pass
+
+
+def busy(seconds):
+    import time
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return seconds
+"""
+
+
+def test_a_call_gets_the_room_the_slow_solution_needed_for_the_same_input():
+    import numpy as np
+
+    from autograder.sandbox.proxy import call_key
+    from autograder.sandbox.wire import Ref
+
+    def call(*args, **kwargs):
+        return ("call", Ref(3, (("attr", "spin"),)), args, kwargs, False)
+
+    small, big = call(np.zeros((3, 4)), 7), call(np.zeros((512, 64)), 7)
+    # a key names shapes, not values; numbers by value; a worker value by its path, not its handle
+    assert call_key("spin", small) == call_key("spin", call(np.ones((3, 4)), 7))
+    assert call_key("spin", small) != call_key("spin", big) != call_key("spin", call(np.zeros((512, 64)), 8))
+    assert call_key("spin", call(Ref(5), lr=0.1)) == call_key("spin", call(Ref(9), lr=0.1))
+    assert call_key("spin", small) != call_key("fine", small)
+    limits = CallLimits(reference={"spin": 0.0001, "tiny": 0.0001},
+                        slow={"spin": 0.1, call_key("spin", small): 0.001, call_key("spin", big): 0.1,
+                              "tiny": 0.001}, ceiling=2.0)
+    assert limits.cpu_limit("spin", key=call_key("spin", small)) == MIN_FLOOR  # a 3 x 4 input: a few ms
+    assert limits.cpu_limit("spin", key=call_key("spin", big)) == pytest.approx(SLOW_MARGIN * 0.1 + CHARGE)
+    unseen = call_key("spin", call(np.zeros((9, 9)), 7))  # an input the slow solution never got
+    assert limits.cpu_limit("spin", key=unseen) == limits.cpu_limit("spin") == pytest.approx(SLOW_MARGIN * 0.1 + CHARGE)
+    assert limits.keyed("spin") and not limits.keyed("tiny")  # tiny's slowest call needs no more than the least
+
+
+def test_each_call_of_a_pipeline_is_held_to_its_own_inputs_limit():
+    import time
+
+    import numpy as np
+
+    from autograder.sandbox import Limits, Sandbox, StudentTimeout, Submission
+    from autograder.sandbox.proxy import call_key
+    from autograder.sandbox.wire import Ref
+
+    small = call_key("spin", ("call", Ref(0, (("attr", "spin"),)), (np.zeros((3, 3)),), {}, False))
+    limits = CallLimits(reference={"fine": 0.001, "spin": 0.001, "busy": 0.001},
+                        slow={"fine": 0.001, "spin": 0.2, small: 0.001, "busy": 0.2}, ceiling=2.0)
+    most = SLOW_MARGIN * 0.2 + CHARGE
+    with Sandbox(Limits()) as sandbox:
+        sub = Submission(sandbox, "mod", {"mod.py": KEYED}, call_limits=limits)
+        try:
+            pipe = sub.pipeline()
+            pipe.call(sub.spin, np.zeros((2, 2)))  # inputs the slow solution never got: its slowest call's room
+            pipe.call(sub.spin, np.zeros((4, 4)))
+            assert pipe._step_limits()[0] == pytest.approx(most)  # the same for every call: one figure
+            pipe = sub.pipeline()
+            pipe.fetch(pipe.call(sub.busy, 0.001))
+            pipe.call(sub.spin, np.zeros((3, 3)))  # the slow solution's call on this input took 1 ms
+            pipe.call(sub.fine, 1)
+            assert pipe._step_limits()[0] == [pytest.approx(most), None, MIN_FLOOR, MIN_FLOOR]  # one per operation
+            start = time.monotonic()
+            with pytest.raises(StudentTimeout) as caught:
+                pipe.run()
+            took = time.monotonic() - start
+        finally:
+            sub.close()
+    # spin's own limit on its input, not the most any call of the batch may take
+    assert f"spin(...) did not finish within {MIN_FLOOR:.2g} s of CPU time" in str(caught.value)
+    assert caught.value.step == 2 and caught.value.fetched == [0.001]
+    assert took < CallLimits.wall_limit(MIN_FLOOR) + 0.5
+
+
+def test_calibration_times_each_call_of_a_pipeline_on_its_own():
+    from autograder.sandbox import Limits, Sandbox, Submission
+    from autograder.sandbox.proxy import call_key
+
+    timings: dict[str, float] = {}
+    with Sandbox(Limits()) as sandbox:
+        sub = Submission(sandbox, "mod", {"mod.py": KEYED}, timings=timings)
+        try:
+            pipe = sub.pipeline()
+            first = pipe.call(sub.busy, 0.06)
+            pipe.fetch(first)
+            ops = list(pipe.ops)
+            for n in range(5):
+                pipe.call(sub.fine, n)
+            pipe.run()
+        finally:
+            sub.close()
+    # the slow call counts as slow, the fast ones as fast: not six calls of a sixth of the batch each
+    assert timings["busy"] >= 0.06 and timings[call_key("busy", ops[0])] >= 0.06
+    assert timings["fine"] < 0.02
+    assert sum(1 for k in timings if k.startswith("fine\n")) == 5  # one key per input
+
+
 def with_looping(topic: str, name: str, tmp_path: Path) -> Path:
     """The slow corpus's ``topic`` (full marks) with the function ``name`` replaced by an endless loop."""
     source = (CORPUS / f"{topic}.py").read_text()
@@ -206,6 +310,10 @@ def test_a_looping_function_does_not_cost_correct_slow_functions_their_marks(tmp
     lost = {c.check_id: c.output for c in result.checks if c.score < c.max_score and c.check_id not in looping}
     assert looping, [c.output for c in result.checks]
     assert not lost
+    # its first call is on a small matrix: stopped after that call's room, not after the room a
+    # 512 x 64 matrix filled element by element needs (a few tenths of a second)
+    limits = [float(m.group(1)) for c in result.checks if (m := LIMIT.search(c.output)) and m.group(2)]
+    assert limits and limits[0] <= 0.1, limits
 
 
 CALLERS = b"""

@@ -647,8 +647,9 @@ class Submission:
             # get what one call may sleep (graded code never sleeps, however long it computes).
             if limits is None:
                 tight = self.tight(strike)
-                limits = (self.call_limits.cpu_limit(strike, after_timeout=tight, calls=calls),
-                          self.call_limits.idle_limit(strike, after_timeout=tight))
+                cpu = (call_cpu_limit(self.call_limits, strike, message, tight) if message[0] == "call"
+                       else self.call_limits.cpu_limit(strike, after_timeout=tight, calls=calls))
+                limits = (cpu, self.call_limits.idle_limit(strike, after_timeout=tight))
             cpu_limit, idle_limit = limits
             timeout, by_budget = self._bounded(self.call_limits.wall_limit(cpu_limit))
         else:
@@ -671,9 +672,17 @@ class Submission:
             where = where() if callable(where) else where
             raise WorkerCrashed(f"{where}: {exc}") from None
         if self.timings is not None and strike:
-            took = (time.perf_counter() - started) / max(1, calls)
+            elapsed = time.perf_counter() - started
+            took = elapsed / max(1, calls)
             self.timings[strike] = max(took, self.timings.get(strike, 0.0))
+            if message[0] == "call":
+                self.record_call(call_key(strike, message), elapsed)
         return self._answer(reply, where, batch=message[0] == "batch")
+
+    def record_call(self, key: str, elapsed: float) -> None:
+        """Calibration: the slowest call with this ``call_key`` so far."""
+        if self.timings is not None:
+            self.timings[key] = max(elapsed, self.timings.get(key, 0.0))
 
     def _answer(self, reply: tuple, where: str | Callable[[], str], batch: bool = False) -> Any:
         """The value of an "ok" reply; the exception an "error" or "refused" reply stands for."""
@@ -945,9 +954,12 @@ class Pipeline:
         first = next((i for i, op in enumerate(self.ops) if op[0] == "call"), 0)
         strike = next(iter(self.origins)) if len(self.origins) == 1 else None
         step_cpu, step_wall, limits = self._step_limits()
+        timed = sub.timings is not None  # calibration: the worker says how long each call took
         try:
-            outcomes = sub.request(("batch", self.ops, step_cpu, step_wall), self._calls_label, strike=strike,
+            outcomes = sub.request(("batch", self.ops, step_cpu, step_wall, timed), self._calls_label, strike=strike,
                                    calls=calls, limits=limits)
+            if timed:
+                outcomes = self._record(outcomes)
         except _StepFailed as failed:
             if not 0 <= failed.step < len(self.ops) or not failed.reply \
                     or failed.reply[0] not in ("error", "refused", "timeout") or len(failed.outcomes) != failed.step:
@@ -958,8 +970,9 @@ class Pipeline:
                 origin = self.made[failed.step]._origin if self.made[failed.step] is not None else None
                 if origin:
                     sub._timed_out.add(origin)
-                within = (f"{step_cpu:.2g} s of CPU time" if failed.reply[1:2] == ("cpu",) and step_cpu
-                          else f"{step_wall:.3g} s")
+                cpu, wall = ((step_cpu[failed.step], step_wall[failed.step]) if type(step_cpu) is list
+                             else (step_cpu, step_wall))
+                within = (f"{cpu:.2g} s of CPU time" if failed.reply[1:2] == ("cpu",) and cpu else f"{wall:.3g} s")
                 exc = StudentTimeout(f"{self._where(failed.step)} did not finish within {within} "
                                      "(an infinite loop, or far too slow)")
                 exc.step, exc.fetched = failed.step, [got for op, got in zip(self.ops, failed.outcomes)
@@ -984,20 +997,37 @@ class Pipeline:
                 values.append(got)
         return values
 
-    def _step_limits(self) -> tuple[float | None, float, tuple[float, float] | None]:
-        """CPU and wall seconds each call of the batch may take (those of a request of its own;
-        with several functions, the most any of them may), and the whole batch's CPU and asleep
-        limits (the sum of its calls' own; the most any may sleep)."""
+    def _record(self, reply: Any) -> Any:
+        """Calibration: each call's time (from the reference's or slow solution's own worker)
+        as its function's and its ``call_key``'s; the outcomes."""
+        sub = self.sub
+        if type(reply) is not tuple or len(reply) != 2 or type(reply[1]) is not list \
+                or len(reply[1]) != len(self.ops) or any(type(t) is not float for t in reply[1]):
+            return reply  # the shape check in run() says what is wrong
+        outcomes, durations = reply
+        for op, made, took in zip(self.ops, self.made, durations, strict=True):
+            if op[0] == "call":
+                sub.record_call(made._origin, took)
+                sub.record_call(call_key(made._origin, op), took)
+        return outcomes
+
+    def _step_limits(self) -> tuple[float | list | None, float | list, tuple[float, float] | None]:
+        """CPU and wall seconds each call of the batch may take (those of a request of its own:
+        one figure when every call has the same, else a list with one per operation), and the
+        whole batch's CPU and asleep limits (the sum of its calls' own; the most any may sleep)."""
         sub = self.sub
         limits = getattr(sub, "call_limits", None)
         if limits is None or not self.origins:
             return None, sub.call_timeout, None
         tight = {origin: sub.tight(origin) for origin in self.origins}
-        own = {origin: limits.cpu_limit(origin, after_timeout=tight[origin]) for origin in self.origins}
-        cpu = max(own.values())
-        total = sum(own[made._origin] for op, made in zip(self.ops, self.made, strict=True) if op[0] == "call")
+        per_op = [call_cpu_limit(limits, made._origin, op, tight[made._origin]) if op[0] == "call" else None
+                  for op, made in zip(self.ops, self.made, strict=True)]
+        cpus = [c for c in per_op if c is not None]
         idle = max(limits.idle_limit(origin, after_timeout=tight[origin]) for origin in self.origins)
-        return cpu, limits.wall_limit(cpu), (total, idle)
+        if len(set(cpus)) == 1:
+            return cpus[0], limits.wall_limit(cpus[0]), (sum(cpus), idle)
+        walls = [limits.wall_limit(c) if c is not None else None for c in per_op]
+        return per_op, walls, (sum(cpus), idle)
 
     def _calls_label(self) -> str:
         """What a time-out or crash of the whole batch names: the code it called (one function
@@ -1008,6 +1038,43 @@ class Pipeline:
     def _where(self, i: int) -> str:
         label = self.labels[i]
         return label() if callable(label) else label
+
+
+MAX_KEY_ITEMS = 64  # items of a list, tuple or dict a call key spells out (beyond: only how many)
+
+
+def call_key(name: str, call: tuple) -> str:
+    """What a call's cost depends on, as a key: ``name`` (the function or class called), the
+    attribute path called, and its arguments by shape (arrays: shape and dtype; numbers,
+    strings, None: their value; worker values: only their access path). The graders give
+    every submission the same inputs, so a student's call and the slow solution's call on the
+    same input share a key. ``call``: a ``("call", target, args, kwargs, strict)`` operation."""
+    _, target, args, kwargs = call[:4]
+    return f"{name}\n{_shape(getattr(target, 'path', None))!r}{_shape(args)!r}{_shape(kwargs)!r}"
+
+
+def call_cpu_limit(limits: CallLimits, name: str, call: tuple, tight: bool = False) -> float:
+    """The CPU seconds one call (a ``("call", ...)`` operation) of ``name`` may take: its
+    ``call_key``'s room where the slow solution's calls of ``name`` differ enough to matter."""
+    if tight or not limits.keyed(name):
+        return limits.cpu_limit(name, after_timeout=tight)
+    return limits.cpu_limit(name, key=call_key(name, call))
+
+
+def _shape(value: object, depth: int = 0) -> object:
+    t = type(value)
+    if t.__name__ == "ndarray" and t.__module__ == "numpy":  # without importing NumPy here
+        return ("a", value.shape, value.dtype.str)
+    if value is None or t in (bool, int, float):
+        return value
+    if t is str:
+        return value[:64]
+    if t is Ref:
+        return ("r", _shape(value.path, depth + 1))
+    if t in (list, tuple, dict) and depth < 6:
+        items = list(value.items()) if t is dict else value
+        return (t.__name__, len(items), tuple(_shape(v, depth + 1) for v in items[:MAX_KEY_ITEMS]))
+    return t.__name__
 
 
 def _encode_args(value: Any) -> Any:

@@ -11,6 +11,7 @@ import importlib
 import os
 import struct
 import sys
+import time
 import traceback
 import types
 import warnings
@@ -132,26 +133,29 @@ class Worker:
         if op == "refs":
             return ("ok", unit_references(self.objects[0]))
         if op == "batch":
-            return self.batch(request[1], *request[2:4])
+            return self.batch(request[1], *request[2:5])
         if op == "output":
             start = request[1] if len(request) > 1 else 0
             end = request[2] if len(request) > 2 else None
             return ("ok", *read_output(self.output_path, start, end))
         raise ValueError(f"unknown request {op!r}")
 
-    def batch(self, ops: list, step_cpu: float | None = None, step_wall: float | None = None) -> Any:
+    def batch(self, ops: list, step_cpu: float | list | None = None, step_wall: float | list | None = None,
+              timed: bool = False) -> Any:
         """Run a pipeline of call/put/assign/fetch operations in order, in one round trip.
 
-        Each call may take ``step_cpu`` CPU and ``step_wall`` wall seconds, as a request of its
-        own could (interval timers); a call past either fails with a "timeout" reply naming the
-        limit, so the parent can say which step. Code that defeats the timers still meets the
-        parent's limit for the whole batch.
+        Each call may take ``step_cpu`` CPU and ``step_wall`` wall seconds (one figure for every
+        call, or a list with one per operation), as a request of its own could (interval
+        timers); a call past either fails with a "timeout" reply naming the limit, so the parent
+        can say which step. Code that defeats the timers still meets the parent's limit for the
+        whole batch.
 
         A ``Ref`` whose handle is ``PLACEHOLDER + i`` names what operation ``i`` produced.
         Reply: ``("ok", outcomes)`` (a tuple) with a handle id per call/put, a value per fetch and None
         per assign; or ``("step", i, reply, outcomes)``: operation ``i`` failed with ``reply`` (an
         "error" or "refused" reply, as a single request would give), nothing after it ran, and
-        ``outcomes`` are those of the operations before it.
+        ``outcomes`` are those of the operations before it. ``timed`` (calibration, on the
+        reference or the slow solution): the "ok" reply also carries each operation's seconds.
         """
         made: list[int | None] = []  # handle id each operation produced
 
@@ -177,6 +181,7 @@ class Worker:
         def failed(i: int, reply: tuple) -> bytes:
             return encode_encoded_tuple([encode("step"), encode(i), encode(reply), encode_encoded_tuple(outcomes)])
 
+        durations = [0.0] * len(ops)
         timers = StepTimers(step_cpu, step_wall)
         with timers:
             for i, op in enumerate(ops):
@@ -192,11 +197,14 @@ class Worker:
                         continue
                     if kind == "call":
                         request = real(op)
-                        timers.arm()
+                        timers.arm(i)
+                        started = time.perf_counter()
                         try:
                             result = self.call(request)
                         finally:
                             timers.disarm()
+                        if timed:
+                            durations[i] = time.perf_counter() - started
                         reply = ("ok", self.store(result))
                     elif kind in ("put", "assign", "rng"):
                         reply = self.handle(real(op))
@@ -210,6 +218,8 @@ class Worker:
                     return failed(i, reply)
                 made.append(reply[1] if kind != "assign" else None)
                 outcomes.append(encode(made[-1]))
+        if timed:
+            return encode_encoded_tuple([encode("ok"), encode_encoded_tuple(outcomes), encode(durations)])
         return encode_encoded_tuple([encode("ok"), encode_encoded_tuple(outcomes)])
 
     def serve(self) -> None:
@@ -277,11 +287,17 @@ class StepTimeout(BaseException):
 class StepTimers:
     """Per-call CPU and wall limits for the calls of a batch: interval timers whose signals
     raise ``StepTimeout`` in the call. ``_signal`` directly: the ``signal`` module's enum
-    conversions cost more than the system calls, twice per call of a 50-step trajectory."""
+    conversions cost more than the system calls, twice per call of a 50-step trajectory.
+    ``cpu`` and ``wall``: one figure for every call, or a list with one per operation."""
 
-    def __init__(self, cpu: float | None, wall: float | None) -> None:
-        self.cpu, self.wall = cpu or 0.0, wall or 0.0
+    def __init__(self, cpu: float | list | None, wall: float | list | None) -> None:
+        self.cpus, self.walls = self._per_op(cpu), self._per_op(wall)
+        self.cpu, self.wall = (0.0 if self.cpus is not None else cpu or 0.0), (0.0 if self.walls is not None else wall or 0.0)
         self.saved: tuple | None = None
+
+    @staticmethod
+    def _per_op(value: Any) -> list | None:
+        return [float(v or 0.0) for v in value] if type(value) is list else None
 
     def _expired(self, signum: int, frame: Any) -> None:
         self.disarm()
@@ -289,14 +305,19 @@ class StepTimers:
                           self.cpu if signum == _signal.SIGPROF else self.wall)
 
     def __enter__(self) -> StepTimers:
-        if self.cpu or self.wall:
+        if self.cpu or self.wall or any(self.cpus or ()) or any(self.walls or ()):
             self.saved = (_signal.getsignal(_signal.SIGPROF), _signal.getsignal(_signal.SIGALRM))
         return self
 
-    def arm(self) -> None:
-        """Start the limits for one call (handlers put back first if the last call replaced them)."""
+    def arm(self, i: int) -> None:
+        """Start the limits for one call, operation ``i`` of the batch (handlers put back first
+        if the last call replaced them)."""
         if self.saved is None:
             return
+        if self.cpus is not None:
+            self.cpu = self.cpus[i] if i < len(self.cpus) else 0.0
+        if self.walls is not None:
+            self.wall = self.walls[i] if i < len(self.walls) else 0.0
         handler = self._expired
         if _signal.getsignal(_signal.SIGPROF) != handler:
             _signal.signal(_signal.SIGPROF, handler)
