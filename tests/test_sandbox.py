@@ -134,6 +134,52 @@ def test_monkeypatching_numpy_in_the_submission_does_not_reach_the_parent(tmp_pa
     assert np.allclose(np.zeros(2), np.ones(2)) is False or not np.allclose(np.zeros(2), np.ones(2))
 
 
+@pytest.mark.parametrize("single_process", [True, False])
+def test_the_prebuilt_filter_is_libseccomps_and_refuses_what_it_must(single_process):
+    import ctypes
+    import errno
+    import json
+    import socket
+
+    from autograder.sandbox import seccomp
+
+    if not seccomp.available():
+        pytest.skip(seccomp.UNAVAILABLE)
+    seccomp.prepare()  # as the fork server does once; workers then load the program as it is
+    program = seccomp._PROGRAMS[single_process]
+    r, w = os.pipe()
+    seccomp._build(single_process).export_bpf(seccomp._Fd(w))
+    os.close(w)
+    assert os.read(r, 1 << 16) == program  # the very program libseccomp would have loaded
+    os.close(r)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a child installs it and reports what each refused call said (0: allowed)
+        os.close(r)
+        got = []
+        try:
+            seccomp.install(single_process)
+            for attempt in (lambda: socket.socket(socket.AF_INET), lambda: socket.socket(socket.AF_UNIX),
+                            lambda: os.fork(), lambda: ctypes.CDLL(None, use_errno=True).unshare(0x40000000)):
+                try:
+                    rc = attempt()
+                    if rc == 0:  # a child of os.fork(): leave at once
+                        os._exit(0)
+                    got.append(ctypes.get_errno() if rc == -1 else 0)
+                except OSError as exc:
+                    got.append(exc.errno)
+            os.write(w, json.dumps(got).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    got = json.loads(os.read(r, 1000).decode())
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert got[:2] == [errno.EACCES, errno.EACCES]  # no socket of any family
+    assert got[3] == errno.EPERM  # no namespaces of its own
+    assert (got[2] == errno.EAGAIN) if single_process else (got[2] not in (errno.EAGAIN, errno.EPERM))
+
+
 def test_the_worker_cannot_see_solutions_graders_or_the_network():
     probe = f'''
 import os, socket

@@ -252,6 +252,7 @@ def main() -> None:
     set_process_name("dg-zygote")
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
     tier, reason = choose_tier()
+    seccomp.prepare()  # each worker's filter, built once here
     base_vm = vm_bytes()
     ctrl.send(encode(("ready", tier, reason, base_vm)))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
