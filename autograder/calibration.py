@@ -74,8 +74,10 @@ class CallLimits:
         """Can a call of ``name`` get less than its function's room, given its ``call_key``?
         (Only then is the key worth working out: the function's slowest call needs more than
         the least room there is.)"""
-        slow = self.slow.get(name)
-        return slow is not None and self.margin * slow + CHARGE > self.min_floor
+        ref, slow = self.reference.get(name), self.slow.get(name)
+        if ref is None:
+            return False
+        return max(self.factor * ref, self.floor if slow is None else self.margin * slow + CHARGE) > self.min_floor
 
     def cpu_limit(self, name: str, after_timeout: bool = False, calls: int = 1, key: str | None = None) -> float:
         """CPU seconds ``calls`` calls of ``name`` sent together may take (tighter once the
@@ -95,6 +97,8 @@ class CallLimits:
             slow = self.slow.get(key) if key is not None else None
             if slow is None:
                 slow = self.slow.get(name)
+            elif key in self.reference:
+                ref = self.reference[key]  # the reference's own cost on the same call
             room = self.floor if slow is None else max(self.min_floor, self.margin * slow + CHARGE)
             limit = max(room, self.factor * ref)
         return min(self.ceiling, limit) * calls
@@ -136,8 +140,8 @@ def reference_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, f
 
     Measured once per grader version and machine, then read from the cache.
     """
-    timings = _timings(topic, reference_path(topic), "", sandbox, runs=2, modes=(False,))
-    return None if timings is None else {name: t for name, t in timings.items() if "\n" not in name}
+    timings = _timings(topic, reference_path(topic), "", sandbox, runs=2, modes=(False, True))
+    return None if timings is None else _function_maxima(timings)
 
 
 def slow_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, float]:
@@ -149,8 +153,13 @@ def slow_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, float]
     make some calls the other does not. Once per grader and slow-solution version and
     machine, then read from the cache.
     """
-    timings = dict(_timings(topic, slow_path(topic), "slow3", sandbox, runs=1, modes=(False, True)) or {})
-    for key, t in list(timings.items()):  # a function's slowest call: at least any of its calls'
+    return _function_maxima(_timings(topic, slow_path(topic), "slow3", sandbox, runs=1, modes=(False, True)) or {})
+
+
+def _function_maxima(timings: dict[str, float]) -> dict[str, float]:
+    """``timings`` with each function's slowest call at least as slow as any of its keyed calls."""
+    timings = dict(timings)
+    for key, t in list(timings.items()):
         name = key.split("\n", 1)[0]
         if name != key:
             timings[name] = max(t, timings.get(name, 0.0))
@@ -169,8 +178,8 @@ def _timings(topic: str, source: Path, kind: str, sandbox: Sandbox | None, runs:
     key = (topic, version)
     if key in _memo:
         return _memo[key]
-    # "t2": calls in a pipeline timed one by one, by the worker (older caches averaged them)
-    path = cache_dir() / "calibration" / f"{topic}-{version}-t2-py{sys.version_info[0]}{sys.version_info[1]}.json"
+    # "t3": calls in a pipeline timed one by one by the worker, keyed, both ways the graders call
+    path = cache_dir() / "calibration" / f"{topic}-{version}-t3-py{sys.version_info[0]}{sys.version_info[1]}.json"
     try:
         timings = {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
     except (OSError, ValueError, AttributeError):

@@ -81,8 +81,9 @@ def test_calibration_times_the_slow_solution_and_limits_follow_it():
     # an activation on a small batch, even element by element, gets far less room than the old floor
     # (a loaded machine may time the reference slowly enough for the factor to set it)
     activations = call_limits("activations", 2.0)
-    assert activations.slow["sigmoid"] < MIN_FLOOR / SLOW_MARGIN
-    assert activations.cpu_limit("sigmoid") == max(MIN_FLOOR, FACTOR * activations.reference["sigmoid"]) < FLOOR
+    room = max(MIN_FLOOR, SLOW_MARGIN * activations.slow["sigmoid"] + CHARGE, FACTOR * activations.reference["sigmoid"])
+    assert activations.cpu_limit("sigmoid") == pytest.approx(room)
+    assert SLOW_MARGIN * activations.slow["sigmoid"] + CHARGE < FLOOR  # (a loaded machine times generously)
     assert slow_timings("no_such_topic") == {}
 
 
@@ -129,6 +130,26 @@ def test_a_looping_function_costs_half_a_second_for_the_whole_topic(tmp_path, mo
     assert sum(timed_out.values()) <= 0.5 + 1e-9, timed_out  # the CPU time all its time-outs may cost
     assert result.execution_time < 5.0  # was 3 x 2 s before; wall limits bound it even under load
     # everything that does not call sigmoid still scores
+    passed = {c.check_id for c in result.checks if c.score == c.max_score}
+    assert {"relu_derivative_values", "elu_derivative_values"} <= passed
+
+
+def test_with_the_slow_solutions_timings_a_looping_activation_costs_a_few_hundredths(tmp_path, monkeypatch):
+    # The slow solution's timings as calibration measured them here: an activation on the
+    # graders' small batches needs a few milliseconds even element by element, so a call that
+    # never returns is stopped early. (The reference's as a quiet machine measures them: on a
+    # loaded one calibration reads them slow, and gives more room, as it should.)
+    import autograder.calibration as calibration
+
+    fast = dict.fromkeys(call_limits("activations", 2.0).reference, 0.0005)
+    monkeypatch.setattr(calibration, "reference_timings", lambda topic, sandbox=None: fast)
+    result = grade_file("activations", looping_sigmoid(tmp_path, "while True:\n        pass"))
+    room = call_limits("activations", 2.0).cpu_limit("sigmoid")
+    assert room < FLOOR
+    timed_out = [float(m.group(1)) for c in result.checks if (m := LIMIT.search(c.output)) and m.group(2)]
+    said = float(f"{room:.2g}")  # messages give 2 significant digits
+    assert timed_out and max(timed_out) <= said, (timed_out, room)
+    assert sum(timed_out) <= 3 * said + 1e-9, timed_out
     passed = {c.check_id for c in result.checks if c.score == c.max_score}
     assert {"relu_derivative_values", "elu_derivative_values"} <= passed
 
@@ -229,6 +250,11 @@ def test_a_call_gets_the_room_the_slow_solution_needed_for_the_same_input():
     unseen = call_key("spin", call(np.zeros((9, 9)), 7))  # an input the slow solution never got
     assert limits.cpu_limit("spin", key=unseen) == limits.cpu_limit("spin") == pytest.approx(SLOW_MARGIN * 0.1 + CHARGE)
     assert limits.keyed("spin") and not limits.keyed("tiny")  # tiny's slowest call needs no more than the least
+    # the reference's factor follows the same call too: 50 x its 3 x 4 call, not 50 x its slowest
+    both = CallLimits(reference={"spin": 0.004, call_key("spin", small): 0.0001}, slow=limits.slow, ceiling=2.0)
+    assert both.cpu_limit("spin", key=call_key("spin", small)) == MIN_FLOOR
+    assert both.cpu_limit("spin", key=unseen) == pytest.approx(SLOW_MARGIN * 0.1 + CHARGE)
+    assert both.cpu_limit("spin") == pytest.approx(SLOW_MARGIN * 0.1 + CHARGE)
 
 
 def test_each_call_of_a_pipeline_is_held_to_its_own_inputs_limit():
