@@ -219,6 +219,7 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
         jobs = jobs_for_folder(submissions, topics)
         if not jobs:
             raise BatchError(f"no student folders in {submissions} (expected <student_id>/<topic>.py)")
+        _say_if_calibrating(topics if timeout is None and settings is None else [])
         start = time.perf_counter()
         with click.progressbar(length=len(jobs), label="grading", file=sys.stderr,
                                show_pos=True, show_eta=True) as bar:
@@ -236,6 +237,16 @@ def grade(topic: str | None, submissions: Path | None, out_dir: Path, workers: i
         if report.results:
             click.echo(report.results[0].output.splitlines()[0])
     _exit_at_once()
+
+
+def _say_if_calibrating(topics: list[str]) -> None:
+    """Tell the user why a first grading waits before its first result."""
+    from autograder.calibration import uncalibrated
+
+    first = uncalibrated(topics)
+    if first:
+        click.echo(f"first grading of {', '.join(first)} on this machine: timing the reference and slow "
+                   "solutions to set each call's time limit (about a second per topic, once)", err=True)
 
 
 def _exit_at_once(code: int = 0) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from textwrap import shorten
 
 from autograder.batch import class_table, grade_folder
+from autograder.calibration import uncalibrated
 from autograder.grading import available_topics
 
 SAMPLES = Path(__file__).resolve().parent / "samples" / "class"
@@ -46,6 +47,10 @@ def run_demo(out_dir: Path | None = None, *, workers: int | None = None, echo: C
     topics = available_topics()
     echo(f"Grading the sample class ({', '.join(sorted(p.name for p in class_dir.iterdir()))}) "
          f"on {len(topics)} topic(s): {', '.join(topics)}")
+    first = uncalibrated(topics)
+    if first:
+        echo(f"(first run: timing the reference and slow solutions of {len(first)} topic(s) to set each call's "
+             "time limit, about a second per topic, once)")
     report = grade_folder("all", class_dir, out_dir / "graded", workers=workers)
     echo("")
     echo(class_table(report))

@@ -560,6 +560,14 @@ def grade_jobs(jobs: list[Job], *, workers: int | None = None, call_timeout: flo
     if workers == 1:
         run_session(jobs, collect, **options)
         return results
+    if call_timeout is None:
+        from autograder.calibration import call_limits, uncalibrated
+
+        first = uncalibrated(sorted({j.topic for j in jobs if (GRADERS_DIR / f"test_{j.topic}.py").exists()}))
+        if first:  # time the limits once, here, not in every grading process at the same time
+            with Sandbox(Limits()) as sandbox:
+                for topic in first:
+                    call_limits(topic, DEFAULT_CALL_TIMEOUT, sandbox)
     # Work is handed out from a shared queue, a task (a few whole students) at a time, so a
     # worker that drew slow students does not hold back the others.
     ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")

@@ -170,3 +170,18 @@ def test_the_program_computes_with_one_blas_thread_unless_told_otherwise():
     assert run("/venv/bin/deepgrade") == ["1", "1"]  # no BLAS thread pool started
     assert run("/venv/bin/deepgrade", OPENBLAS_NUM_THREADS="3")[0] == "3"  # the user's setting stands
     assert run("/venv/bin/pytest")[0] == "None"  # importing the CLI from another program changes nothing
+
+
+def test_a_first_grading_says_it_is_timing_the_limits_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPGRADE_CACHE", str(tmp_path / "cache"))  # a machine that never graded
+    subs = make_class(tmp_path)
+    said = []
+    for n in range(2):
+        result = CliRunner().invoke(main, ["grade", "activations", str(subs), "--out", str(tmp_path / f"o{n}"),
+                                           "--workers", "1"])
+        assert result.exit_code == 0, result.output
+        said.append("first grading of activations on this machine" in result.stderr)
+    assert said == [True, False]
+    flat = CliRunner().invoke(main, ["grade", "clipping", str(subs), "--out", str(tmp_path / "o2"),
+                                     "--timeout", "1"])
+    assert flat.exit_code == 0 and "first grading" not in flat.stderr  # flat limits: nothing to time
