@@ -74,10 +74,14 @@ class CallLimits:
         """Can a call of ``name`` get less than its function's room, given its ``call_key``?
         (Only then is the key worth working out: the function's slowest call needs more than
         the least room there is.)"""
-        ref, slow = self.reference.get(name), self.slow.get(name)
-        if ref is None:
-            return False
-        return max(self.factor * ref, self.floor if slow is None else self.margin * slow + CHARGE) > self.min_floor
+        ref = self.reference.get(name)
+        return ref is not None and self._room(ref, self.slow.get(name)) > self.min_floor
+
+    def _room(self, ref: float, slow: float | None) -> float:
+        """An untightened call's CPU limit before the ceiling, from the reference's and the slow
+        solution's times for it (``slow`` None: the slow solution never made it)."""
+        room = self.floor if slow is None else max(self.min_floor, self.margin * slow + CHARGE)
+        return max(room, self.factor * ref)
 
     def cpu_limit(self, name: str, after_timeout: bool = False, calls: int = 1, key: str | None = None) -> float:
         """CPU seconds ``calls`` calls of ``name`` sent together may take (tighter once the
@@ -99,8 +103,7 @@ class CallLimits:
                 slow = self.slow.get(name)
             elif key in self.reference:
                 ref = self.reference[key]  # the reference's own cost on the same call
-            room = self.floor if slow is None else max(self.min_floor, self.margin * slow + CHARGE)
-            limit = max(room, self.factor * ref)
+            limit = self._room(ref, slow)
         return min(self.ceiling, limit) * calls
 
     def idle_limit(self, name: str, after_timeout: bool = False) -> float:
@@ -115,6 +118,7 @@ class CallLimits:
 
 
 _memo: dict[tuple[str, str], dict[str, float]] = {}
+SLOW = "slow3"  # the slow solution's kind in its cache file's name (its format's version)
 
 
 def cache_dir() -> Path:
@@ -140,8 +144,7 @@ def reference_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, f
 
     Measured once per grader version and machine, then read from the cache.
     """
-    timings = _timings(topic, reference_path(topic), "", sandbox, runs=2, modes=(False, True))
-    return None if timings is None else _function_maxima(timings)
+    return _timings(topic, reference_path(topic), "", sandbox, runs=2, modes=(False, True))
 
 
 def slow_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, float]:
@@ -153,7 +156,7 @@ def slow_timings(topic: str, sandbox: Sandbox | None = None) -> dict[str, float]
     make some calls the other does not. Once per grader and slow-solution version and
     machine, then read from the cache.
     """
-    return _function_maxima(_timings(topic, slow_path(topic), "slow3", sandbox, runs=1, modes=(False, True)) or {})
+    return _timings(topic, slow_path(topic), SLOW, sandbox, runs=1, modes=(False, True)) or {}
 
 
 def _function_maxima(timings: dict[str, float]) -> dict[str, float]:
@@ -171,7 +174,7 @@ def uncalibrated(topics: list[str]) -> list[str]:
     about a second per topic)."""
     return [t for t in topics
             if any(source.is_file() and not _cache_path(t, source, kind).is_file()
-                   for source, kind in ((reference_path(t), ""), (slow_path(t), "slow3")))]
+                   for source, kind in ((reference_path(t), ""), (slow_path(t), SLOW)))]
 
 
 def _cache_path(topic: str, source: Path, kind: str) -> Path:
@@ -200,7 +203,7 @@ def _timings(topic: str, source: Path, kind: str, sandbox: Sandbox | None, runs:
             for name, t in measure(topic, source.read_bytes(), sandbox, runs=runs, step_by_step=step_by_step).items():
                 timings[name] = max(t, timings.get(name, 0.0))
         _save(path, timings)
-    _memo[key] = timings
+    _memo[key] = timings = _function_maxima(timings)
     return timings
 
 

@@ -41,7 +41,7 @@ import glob
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +68,7 @@ class Request:
     wall: float
     cpu: float
     key: str | None = None
+    call: tuple | None = field(default=None, compare=False)  # the ("call", ...) operation
 
 
 def worker_cpu(pid: int) -> float:
@@ -108,8 +109,9 @@ class Recorder:
             reply = sub_request(sub, message, where, strike=strike, calls=calls, **kwargs)
             if strike and message[0] != "batch" and recorder._last is not None:
                 wall, cpu = recorder._last
-                key = proxy.call_key(strike, message) if message[0] == "call" else None
-                recorder.requests.append(Request(strike, max(1, calls), wall, cpu, key))
+                call = message if message[0] == "call" else None
+                key = proxy.call_key(strike, call) if call else None
+                recorder.requests.append(Request(strike, max(1, calls), wall, cpu, key, call))
             return reply
 
         def timed_record(pipe, reply):
@@ -117,7 +119,7 @@ class Recorder:
                 for op, made, took in zip(pipe.ops, pipe.made, reply[1]):
                     if op[0] == "call":
                         recorder.requests.append(Request(made._origin, 1, took, took,
-                                                         proxy.call_key(made._origin, op)))
+                                                         proxy.call_key(made._origin, op), op))
             return pipeline_record(pipe, reply)
 
         self._saved = conn_request, sub_request, pipeline_record
@@ -147,7 +149,7 @@ def best_of(runs: list[list[Request]]) -> list[Request]:
     """Call by call, the smallest wall and CPU time over runs (a busy machine only adds)."""
     first = runs[0]
     same = [r for r in runs if [(q.strike, q.key) for q in r] == [(q.strike, q.key) for q in first]]
-    return [Request(q.strike, q.calls, min(r[i].wall for r in same), min(r[i].cpu for r in same), q.key)
+    return [Request(q.strike, q.calls, min(r[i].wall for r in same), min(r[i].cpu for r in same), q.key, q.call)
             for i, q in enumerate(first)]
 
 
@@ -248,8 +250,8 @@ def main() -> None:
             for q in corpus_requests:
                 if q.strike != strike:
                     continue
-                limit = (limits.cpu_limit(strike, key=q.key) if q.key and limits.keyed(strike)
-                         else limits.cpu_limit(strike)) * q.calls  # as proxy.call_cpu_limit
+                limit = (proxy.call_cpu_limit(limits, strike, q.call) if q.call
+                         else limits.cpu_limit(strike, calls=q.calls))
                 margin = (limit - OVERHEAD) / max(q.cpu, 1e-9)  # times it could grow before it is stopped
                 if tightest is None or margin < tightest[0]:
                     tightest = (margin, limit, q)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import tempfile
 
 try:  # libseccomp must be on the system (Debian/Ubuntu: libseccomp2, which apt itself needs)
     import pyseccomp as _seccomp
@@ -72,31 +73,15 @@ def prepare() -> None:
     if _seccomp is None:
         return
     for single_process in (True, False):
-        r, w = os.pipe()
         try:
-            _build(single_process).export_bpf(_Fd(w))
-            os.close(w)
-            w = -1
-            chunks = []
-            while chunk := os.read(r, 65536):
-                chunks.append(chunk)
-            program = b"".join(chunks)
+            with tempfile.TemporaryFile() as fh:
+                _build(single_process).export_bpf(fh)
+                fh.seek(0)
+                program = fh.read()
         except (OSError, RuntimeError, ValueError):
             return
-        finally:
-            os.close(r)
-            if w >= 0:
-                os.close(w)
         if program and len(program) % 8 == 0:  # struct sock_filter: 8 bytes an instruction
             _PROGRAMS[single_process] = program
-
-
-class _Fd:
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def fileno(self) -> int:
-        return self.fd
 
 
 def install(single_process: bool) -> None:

@@ -291,13 +291,15 @@ class StepTimers:
     ``cpu`` and ``wall``: one figure for every call, or a list with one per operation."""
 
     def __init__(self, cpu: float | list | None, wall: float | list | None) -> None:
-        self.cpus, self.walls = self._per_op(cpu), self._per_op(wall)
-        self.cpu, self.wall = (0.0 if self.cpus is not None else cpu or 0.0), (0.0 if self.walls is not None else wall or 0.0)
+        self.limits = (cpu, wall)
+        self.cpu = self.wall = 0.0  # the armed call's
         self.saved: tuple | None = None
 
     @staticmethod
-    def _per_op(value: Any) -> list | None:
-        return [float(v or 0.0) for v in value] if type(value) is list else None
+    def _at(limit: float | list | None, i: int) -> float:
+        if type(limit) is list:
+            limit = limit[i] if i < len(limit) else None
+        return float(limit or 0.0)
 
     def _expired(self, signum: int, frame: Any) -> None:
         self.disarm()
@@ -305,7 +307,7 @@ class StepTimers:
                           self.cpu if signum == _signal.SIGPROF else self.wall)
 
     def __enter__(self) -> StepTimers:
-        if self.cpu or self.wall or any(self.cpus or ()) or any(self.walls or ()):
+        if any(any(v) if type(v) is list else v for v in self.limits):
             self.saved = (_signal.getsignal(_signal.SIGPROF), _signal.getsignal(_signal.SIGALRM))
         return self
 
@@ -314,10 +316,7 @@ class StepTimers:
         if the last call replaced them)."""
         if self.saved is None:
             return
-        if self.cpus is not None:
-            self.cpu = self.cpus[i] if i < len(self.cpus) else 0.0
-        if self.walls is not None:
-            self.wall = self.walls[i] if i < len(self.walls) else 0.0
+        self.cpu, self.wall = (self._at(limit, i) for limit in self.limits)
         handler = self._expired
         if _signal.getsignal(_signal.SIGPROF) != handler:
             _signal.signal(_signal.SIGPROF, handler)
