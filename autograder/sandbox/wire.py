@@ -255,18 +255,31 @@ def _dec(r: _Reader, depth: int) -> Any:
         items = [_dec(r, depth + 1) for _ in range(n)]
         return items if code == _TAG_LIST else tuple(items)
     if code == _TAG_ARRAY:
-        dtype = _read_dtype(r)
-        ndim = _one(r, _U8)
+        # Inlined (no reader method per field): arrays are most of what replies carry.
+        buf, pos, end = r.buf, r.pos, r.end
+        start = pos + 1 + (buf[pos] if pos < end else 0)  # after the dtype code; then ndim
+        if start >= end:
+            raise WireError("truncated message")
+        dtype = _DTYPE_CODES.get(buf[pos + 1:start])
+        if dtype is None:
+            raise WireError(f"dtype {buf[pos + 1:start].decode('ascii', 'replace')!r} not allowed")
+        ndim = buf[start]
         if ndim > 32:
             raise WireError("too many dimensions")
-        shape = r.unpack(_SHAPES[ndim])
+        data = start + 1 + 8 * ndim
+        if data > end:
+            raise WireError("truncated message")
+        shape = _SHAPES[ndim].unpack_from(buf, start + 1)
         count = 1
         for dim in shape:
             count *= dim
         nbytes = count * dtype.itemsize
         if nbytes > MAX_MESSAGE:
             raise WireError("array too large")
-        return np.frombuffer(r.buf, dtype=dtype, count=count, offset=r.skip(nbytes)).reshape(shape).copy()
+        if data + nbytes > end:
+            raise WireError("truncated message")
+        r.pos = data + nbytes
+        return np.ndarray(shape, dtype, buffer=buf, offset=data).copy()
     if code == _TAG_STR:
         return r.text(_one(r, _U64))
     if code == _TAG_BIGINT:
