@@ -35,6 +35,9 @@ _DTYPES = {
     )
 }
 _SCALAR_TYPES = {np.dtype(d).type for d in _DTYPES.values()}
+_U8, _U32, _U64 = struct.Struct("<B"), struct.Struct("<I"), struct.Struct("<Q")
+_I64, _F64 = struct.Struct("<q"), struct.Struct("<d")
+_SHAPES = [struct.Struct(f"<{n}Q") for n in range(33)]  # an array's dimensions, by ndim
 
 
 class WireError(ValueError):
@@ -103,50 +106,59 @@ def _enc(v: Any, out: list[bytes], depth: int) -> None:
     if depth > MAX_DEPTH:
         raise WireError("value nested too deeply")
     t = type(v)
-    if v is None:
+    if t is np.ndarray:  # first: arrays are most of what replies carry
+        head = _ARRAY_HEADS.get((v.dtype, v.ndim))
+        if head is None:
+            if v.dtype.str not in _DTYPES:
+                raise WireError(f"array dtype {v.dtype} is not numeric or bool")
+            if v.ndim > 32:
+                raise WireError(f"array of {v.ndim} dimensions (at most 32 cross)")
+            dt = v.dtype.str.encode()
+            head = _ARRAY_HEADS[v.dtype, v.ndim] = b"a" + bytes([len(dt)]) + dt + bytes([v.ndim])
+        out.append(head)
+        out.append(_SHAPES[v.ndim].pack(*v.shape))
+        out.append(v.tobytes())  # C order, whatever the array's own layout
+    elif v is None:
         out.append(b"N")
     elif t is bool:
         out.append(b"T" if v else b"F")
     elif t is int:
         if -(2**63) <= v < 2**63:
-            out.append(b"i" + struct.pack("<q", v))
+            out.append(b"i" + _I64.pack(v))
         else:
             s = str(v).encode()
             if len(s) > MAX_INT_DIGITS:
                 raise WireError("integer too large")
-            out.append(b"I" + struct.pack("<I", len(s)) + s)
+            out.append(b"I" + _U32.pack(len(s)) + s)
     elif t is float:
-        out.append(b"f" + struct.pack("<d", v))
+        out.append(b"f" + _F64.pack(v))
     elif t is str:
         b = v.encode("utf-8", "surrogatepass")
-        out.append(b"s" + struct.pack("<Q", len(b)) + b)
+        out.append(b"s" + _U64.pack(len(b)) + b)
     elif t is bytes:
-        out.append(b"y" + struct.pack("<Q", len(v)) + v)
+        out.append(b"y" + _U64.pack(len(v)) + v)
     elif t is list or t is tuple:
-        out.append((b"l" if t is list else b"t") + struct.pack("<I", len(v)))
+        out.append((b"l" if t is list else b"t") + _U32.pack(len(v)))
         for item in v:
             _enc(item, out, depth + 1)
     elif t is dict:
-        out.append(b"d" + struct.pack("<I", len(v)))
+        out.append(b"d" + _U32.pack(len(v)))
         for k, item in v.items():
             _enc(k, out, depth + 1)
             _enc(item, out, depth + 1)
-    elif t is np.ndarray:
-        if v.dtype.str not in _DTYPES:
-            raise WireError(f"array dtype {v.dtype} is not numeric or bool")
-        arr = np.ascontiguousarray(v)
-        dt = arr.dtype.str.encode()
-        out.append(b"a" + bytes([len(dt)]) + dt + bytes([arr.ndim]))
-        out.append(struct.pack(f"<{arr.ndim}Q", *arr.shape))
-        out.append(arr.tobytes())
     elif t in _SCALAR_TYPES:
         dt = v.dtype.str.encode()
         out.append(b"g" + bytes([len(dt)]) + dt + v.tobytes())
     elif t is Ref:
-        out.append(b"h" + struct.pack("<Q", v.handle))
-        _enc(list(list(step) for step in v.path), out, depth + 1)
+        out.append(b"h" + _U64.pack(v.handle))
+        _enc([list(step) for step in v.path], out, depth + 1)
     else:
         raise WireError(f"{describe_type(v)} is not plain data")
+
+
+# An array's header by (dtype, ndim): tag, dtype code and rank (numeric dtypes only, so
+# at most 14 x 33 entries).
+_ARRAY_HEADS: dict[tuple[np.dtype, int], bytes] = {}
 
 
 # ---------------------------------------------------------------------------- decoding
@@ -217,8 +229,6 @@ def decode(data: bytes, *, trusted: bool = False) -> Any:
 
 
 _SIMPLE = {ord("N"): None, ord("T"): True, ord("F"): False}
-_U8, _U32, _U64 = struct.Struct("<B"), struct.Struct("<I"), struct.Struct("<Q")
-_I64, _F64 = struct.Struct("<q"), struct.Struct("<d")
 # Tags as byte values (compared as ints: this loop runs for every item of every reply).
 (_TAG_INT, _TAG_FLOAT, _TAG_STR, _TAG_LIST, _TAG_TUPLE, _TAG_ARRAY, _TAG_BIGINT, _TAG_BYTES, _TAG_DICT,
  _TAG_SCALAR, _TAG_REF) = b"ifslta" b"Iydgh"
@@ -227,9 +237,6 @@ _I64, _F64 = struct.Struct("<q"), struct.Struct("<d")
 def _one(r: _Reader, fmt: struct.Struct) -> Any:
     """The one value of the fixed-size format ``fmt`` at the reader's position."""
     return r.unpack(fmt)[0]
-
-
-_SHAPES = [struct.Struct(f"<{n}Q") for n in range(33)]  # an array's dimensions, by ndim
 
 
 def _dec(r: _Reader, depth: int) -> Any:
