@@ -18,6 +18,7 @@ from autograder.sandbox import (
     Submission,
     WorkerCrashed,
 )
+from autograder.sandbox.tiers import NAMESPACES as TIER_NAMESPACES
 from autograder.sandbox.wire import Ref, WireError, decode, encode
 from tests.conftest import ROOT, write_submission
 
@@ -297,19 +298,63 @@ def test_isolation_mode_is_reported():
 
 
 def test_sandbox_processes_are_named_for_what_they_are():
-    """ps, top and perf tell the fork server, the intermediate and the worker apart."""
+    """ps, top and perf tell the fork server, the intermediate and the worker apart; as root with
+    namespaces there is no intermediate (the fork server starts each worker itself)."""
     def comm_and_parent(pid: int) -> tuple[str, int]:
         with open(f"/proc/{pid}/stat") as fh:
             stat = fh.read()
         return stat[stat.index("(") + 1:stat.rindex(")")], int(stat[stat.rindex(")") + 2:].split()[1])
 
-    conn = shared_sandbox().spawn({"m.py": b"x = 1\n"})
+    sandbox = shared_sandbox()
+    conn = sandbox.spawn({"m.py": b"x = 1\n"})
     try:
-        worker, inter = comm_and_parent(conn.pid)
-        intermediate, zygote = comm_and_parent(inter)
-        assert (worker, intermediate, comm_and_parent(zygote)[0]) == ("dg-worker", "dg-inter", "dg-zygote")
+        names, pid = [], conn.pid
+        while pid > 1 and len(names) < 3:
+            name, pid = comm_and_parent(pid)
+            names.append(name)
+            if name == "dg-zygote":
+                break
+        direct = os.geteuid() == 0 and sandbox.tier == TIER_NAMESPACES
+        assert names == (["dg-worker", "dg-zygote"] if direct else ["dg-worker", "dg-inter", "dg-zygote"])
     finally:
         conn.kill()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the fork server starts workers itself only as root")
+def test_each_worker_has_a_pid_namespace_of_its_own_and_nothing_else_is_forked_into_one():
+    # As root the fork server makes a PID namespace for each worker's sake and forks the worker
+    # into it; it must then make its own namespace the one its children join again, or the next
+    # child (an intermediate for a stepped-down tier, say) would start inside a live worker's.
+    from autograder.sandbox import Limits, Sandbox
+    from autograder.sandbox.tiers import UNCONFINED
+
+    def pid_ns(pid: int) -> int:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+
+    with Sandbox(Limits(), allow_unconfined=True) as sandbox:
+        if sandbox.tier != TIER_NAMESPACES:
+            pytest.skip("no namespaces on this machine")
+        first, second = sandbox.spawn({"m.py": b"x = 1\n"}), sandbox.spawn({"m.py": b"x = 2\n"})
+        sandbox.tier = UNCONFINED  # as a parent that stepped down would ask (through an intermediate)
+        third = sandbox.spawn({"m.py": b"x = 3\n"})
+        try:
+            spaces = [pid_ns(c.pid) for c in (first, second)]
+            assert len({*spaces, pid_ns(sandbox.proc.pid)}) == 3
+            assert pid_ns(third.pid) == pid_ns(sandbox.proc.pid)  # no namespace asked for: none given
+            for conn, space in zip((first, second), spaces, strict=True):
+                members = [int(p) for p in os.listdir("/proc") if p.isdigit() and _ns_or_none(int(p)) == space]
+                assert members == [conn.pid]
+                assert conn.request(("import", "m"), 5.0)[0] == "ok"
+        finally:
+            for conn in (first, second, third):
+                conn.kill()
+
+
+def _ns_or_none(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return None
 
 
 def test_missing_module_file_is_an_import_failure():

@@ -94,11 +94,19 @@ def prctl(option: int, arg: int, arg3: int = 0) -> int:
     return _libc.prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(arg3), 0, 0)
 
 
-def enter_namespaces() -> None:
-    """Step 1 (intermediate process): new mount/net/PID namespaces, course paths hidden later."""
+def setns(fd: int, nstype: int) -> None:
+    """Join (or, for PID namespaces, make the children join) the namespace open at ``fd``."""
+    if _libc is None:
+        raise IsolationError(errno.ENOSYS, "namespaces need Linux")
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def enter_namespaces(pid: bool = True) -> None:
+    """Step 1 (intermediate process, or as root the worker itself): new mount/net/IPC and
+    (``pid``) PID namespaces, course paths hidden later."""
     # Own IPC namespace too: System V shared memory, semaphores and message queues outlive a
     # process, so without it one student's segment is there for the next (and fills the machine).
-    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWPID if pid else 0)
     if os.geteuid() != 0:
         # Unprivileged users can still get namespaces through a user namespace.
         uid, gid = os.geteuid(), os.getegid()
