@@ -2,9 +2,11 @@
 
     python bench/bench_worker_start.py [--workers 150]
 
-Every (student, topic) gets a fresh worker from the fork server: fork an intermediate, new
-namespaces (mount, network, PID, IPC), a root of bind mounts, the scratch folder, fork the
-worker, confine it (limits, no capabilities, seccomp), then import the submission. Printed:
+Every (student, topic) gets a fresh worker from the fork server: as root, fork it as PID 1 of
+a new PID namespace, where it enters new mount, network and IPC namespaces itself (as an
+ordinary user an intermediate process does that and forks the worker), a root of bind
+mounts, the scratch folder; confine it (limits, no capabilities, seccomp), then import the
+submission. Printed:
 the wall time from asking to a worker ready for requests, the import, and the CPU the whole
 cycle (start, import, kill, the kernel's teardown of its namespaces) costs the machine, read
 from /proc/stat with the background measured just before subtracted (so a busy machine
