@@ -262,7 +262,10 @@ def probe():
 
 
 def test_a_worker_that_leaves_its_session_is_still_killed():
-    sub = submission("import os\ndef hide_and_spin():\n    os.setsid()\n    while True: pass\n"
+    # The worker leads a session of its own (so setsid fails; a fork would be refused anyway):
+    # whatever it tries, the time limit's kill takes it.
+    sub = submission("import os\ndef hide_and_spin():\n    try:\n        os.setsid()\n    except OSError:\n"
+                     "        pass\n    while True: pass\n"
                      "def pid():\n    return 0\n")
     sub.pid()
     pid = sub._conn.pid
@@ -348,6 +351,114 @@ def test_each_worker_has_a_pid_namespace_of_its_own_and_nothing_else_is_forked_i
         finally:
             for conn in (first, second, third):
                 conn.kill()
+
+
+SCAN_OWN_MEMORY = """
+import ctypes
+NEEDLE = bytes(reversed(b"NOITULOS-ECILA-TERCESPOT"))  # not in this file as such
+
+def scan():
+    hits = 0
+    for line in open("/proc/self/maps"):
+        parts = line.split()
+        if not parts[1].startswith("rw"):
+            continue
+        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        while lo < hi:
+            n = min(1 << 20, hi - lo)
+            try:
+                chunk = ctypes.string_at(lo, n)
+            except Exception:
+                break
+            i = chunk.find(NEEDLE)
+            while i >= 0:  # the needle as Alice's file has it (this module's own copy is not followed by this)
+                hits += chunk[i + len(NEEDLE):i + len(NEEDLE) + 10] == TAIL
+                i = chunk.find(NEEDLE, i + 1)
+            lo += n
+    return hits
+
+TAIL = bytes(reversed(b":)x(f fed\\n"))
+"""
+
+
+def test_no_worker_holds_an_earlier_workers_files_in_its_memory():
+    # Every worker is a fork of the fork server: whatever the fork server once read, freed or
+    # not, is in every later worker's memory. A student's files must reach only their own worker.
+    from autograder.sandbox import Limits, Sandbox
+
+    secret = "TOPSECRET-" + "ALICE-SOLUTION"
+    with Sandbox(Limits()) as sandbox:
+        for size in (100, 3000):
+            alice = sandbox.spawn({"alice.py": (f"# {secret}\ndef f(x):\n    return x\n" + "#" * size).encode()})
+            assert alice.request(("import", "alice"), 5.0)[0] == "ok"
+            alice.kill()
+        bob = sandbox.spawn({"bob.py": SCAN_OWN_MEMORY.encode()})
+        try:
+            assert bob.request(("import", "bob"), 5.0)[0] == "ok"
+            reply = bob.request(("call", Ref(0, (("attr", "scan"),)), (), {}), 30.0)
+            assert reply[0] == "ok" and reply[3] == 0, reply
+        finally:
+            bob.kill()
+
+
+def test_a_worker_cannot_signal_or_renice_the_grading_process_through_its_process_group():
+    # kill(0, sig) and setpriority(PRIO_PGRP, 0, ...) reach every process of the caller's group,
+    # across PID namespaces; as an ordinary user the grader shares the worker's uid. The
+    # worker's own group must hold nothing else.
+    import signal
+
+    got: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: got.append(signum))
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    source = ("import os, signal\n"
+              "def attack():\n"
+              "    signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
+              "    out = []\n"
+              "    for act in (lambda: os.kill(0, signal.SIGUSR1), lambda: os.setpriority(os.PRIO_PGRP, 0, 19)):\n"
+              "        try:\n"
+              "            act()\n"
+              "            out.append('done')\n"
+              "        except OSError as exc:\n"
+              "            out.append(str(exc))\n"
+              "    return out\n")
+    try:
+        sub = submission(source)
+        sub.attack().fetch()
+        time.sleep(0.2)
+        assert got == [] and os.getpriority(os.PRIO_PROCESS, 0) == nice
+        assert sub.attack().fetch() is not None  # the fork server still serves
+        sub.close()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_the_fork_server_waits_on_descriptors_of_any_number():
+    # select() refuses descriptor numbers from 1024 on; a fork server holding hundreds of
+    # workers' descriptors must still wait on all of them.
+    import resource
+    import signal
+
+    from autograder.sandbox.zygote import Direct
+
+    if os.geteuid() != 0:
+        pytest.skip("the fork server starts workers itself only as root")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1600:
+        pytest.skip("no room for descriptor 1500")
+    previous = signal.getsignal(signal.SIGCHLD)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1600), hard))
+    r, w = os.pipe()
+    try:
+        os.dup2(r, 1500)
+        os.write(w, b"x")
+        direct = Direct()
+        assert direct.wait(1500) == [1500]
+        os.close(direct.own_pids)
+    finally:
+        for fd in (r, w, 1500):
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        signal.signal(signal.SIGCHLD, previous)
 
 
 def _ns_or_none(pid: int) -> int | None:

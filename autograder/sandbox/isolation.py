@@ -262,8 +262,11 @@ def confine_self(limits: Limits, base_vm_bytes: int, uid: int | None, isolated: 
     ``uid``: the worker's own unprivileged uid (as root); None keeps this user's (inside a
     user namespace that is uid 0 there, which ``drop_capabilities`` makes powerless).
     """
-    if not isolated:
-        os.setsid()  # its own session and process group, killed as a whole
+    # Its own session and process group, in every tier: a group signal (kill(0, ...)) or a
+    # priority change (setpriority(PRIO_PGRP, 0, ...)) reaches every process of the group, PID
+    # namespaces or not, and as an ordinary user the grading process shares the worker's uid.
+    # Outside namespaces the group is also what a kill takes as a whole.
+    os.setsid()
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (base_vm_bytes + limits.memory_mb * mb,) * 2)
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))

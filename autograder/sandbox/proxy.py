@@ -274,7 +274,9 @@ class Sandbox:
         (no student code runs until the first request) while this process goes on."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            socket.send_fds(self.ctrl, [encode("spawn")], [theirs.fileno()])
+            # The tier goes with the request: the fork server decides how to start the worker
+            # without reading its files (see zygote.serve).
+            socket.send_fds(self.ctrl, [encode(("spawn", self.tier))], [theirs.fileno()])
         finally:
             theirs.close()
         mine.settimeout(timeout)

@@ -87,12 +87,14 @@ def probe_isolation() -> tuple[bool, str]:
     return (True, "") if answer == "ok" else (False, answer or "namespace probe failed")
 
 
-def run_intermediate(sock: socket.socket, config: dict, tier: int, base_vm: int, uid: int | None) -> None:
+def run_intermediate(sock: socket.socket, tier: int, base_vm: int, uid: int | None) -> None:
     """Set up one worker's world, start it, and report how it ends (``tier``: the worker's)."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
     set_process_name("dg-inter")
+    config = recv_message(sock, trusted=True)  # from the parent: paths kept exactly
     limits = isolation.Limits(**config["limits"])
+    tier = max(tier, config.get("tier", tier))  # the parent may only step down (an opted-in tier 3)
     isolated = tier == tiers.NAMESPACES
     root = None
     try:
@@ -309,7 +311,8 @@ def serve(ctrl: socket.socket, tier: int, base_vm: int, uids) -> None:
         if not msg:
             break
         what = decode(msg)
-        if what not in ("spawn", "preflight") or not fds:
+        what = what if type(what) is tuple and what else (what,)  # ("spawn", tier) or "preflight"
+        if what[0] not in ("spawn", "preflight") or not fds:
             for fd in fds:
                 os.close(fd)
             continue
@@ -320,24 +323,21 @@ def serve(ctrl: socket.socket, tier: int, base_vm: int, uids) -> None:
             except OSError:
                 uid = None
         child = socket.socket(fileno=fds[0])
-        config, worker_tier = None, tier
-        if what == "spawn":
-            try:
-                config = recv_message(child, trusted=True)  # from the parent: paths kept exactly
-                worker_tier = max(tier, config.get("tier", tier))  # the parent may only step down (tier 3)
-            except (OSError, EOFError, ValueError, TypeError, AttributeError) as exc:
-                _tell(child, ("setup-failed", f"the worker's settings could not be read ({exc})"))
-                child.close()
-                continue
-            if direct is not None and worker_tier == tiers.NAMESPACES:
-                direct.start(ctrl, child, config, base_vm, uid)
-                continue
+        # The worker's files never pass through this process: every worker is forked from it, so
+        # whatever it once read (and freed) would be in the memory of every later one. The child
+        # reads them. The parent names the tier here; it may only step down (an opted-in tier 3).
+        worker_tier = tier
+        if what[0] == "spawn" and len(what) > 1 and type(what[1]) is int:
+            worker_tier = max(tier, what[1])
+        if what[0] == "spawn" and direct is not None and worker_tier == tiers.NAMESPACES:
+            direct.start(ctrl, child, base_vm, uid)
+            continue
         pid = os.fork()
         if pid == 0:
             ctrl.close()
             try:
-                if what == "spawn":
-                    run_intermediate(child, config, worker_tier, base_vm, uid)
+                if what[0] == "spawn":
+                    run_intermediate(child, worker_tier, base_vm, uid)
                 elif uid is not None:
                     preflight(child, uid)
             finally:
@@ -374,8 +374,12 @@ class Direct:
         self.running: dict[int, _Child] = {}  # pidfd -> worker (or intermediate, ``sock`` None)
 
     def wait(self, ctrl: int) -> list[int]:
-        """Block until the parent or a worker has something; handle the workers'; the ready fds."""
-        ready = select.select([ctrl, *self.starting, *self.running], [], [])[0]
+        """Block until the parent or a worker has something; handle the workers'; the ready fds.
+        (poll, not select: no limit on descriptor numbers.)"""
+        poller = select.poll()
+        for fd in (ctrl, *self.starting, *self.running):
+            poller.register(fd, select.POLLIN)
+        ready = [fd for fd, _events in poller.poll()]
         for fd in ready:
             if fd in self.starting:
                 self._readiness(fd)
@@ -383,35 +387,42 @@ class Direct:
                 self._ended(fd)
         return ready
 
-    def start(self, ctrl: socket.socket, sock: socket.socket, config: dict, base_vm: int, uid: int | None) -> None:
-        r, w = os.pipe()
-        os.set_blocking(r, False)
+    def start(self, ctrl: socket.socket, sock: socket.socket, base_vm: int, uid: int | None) -> None:
+        r = w = pid = -1
         try:
+            r, w = os.pipe()
+            os.set_blocking(r, False)
             # A PID namespace for this worker's children only: new for every worker, and this
             # process's own again right after the fork, so nothing else is ever forked into it.
             isolation.setns(self.own_pids, isolation.CLONE_NEWPID)
             isolation.unshare(isolation.CLONE_NEWPID)
             pid = os.fork()
-        except OSError as exc:
-            os.close(r)
+            if pid == 0:
+                try:
+                    ctrl.close()
+                    os.close(r)
+                    run_direct(sock, base_vm, uid, w)
+                finally:
+                    os._exit(0)
+            isolation.setns(self.own_pids, isolation.CLONE_NEWPID)
             os.close(w)
+            w = -1
+            pidfd = os.pidfd_open(pid)
+        except OSError as exc:  # no descriptor, no process or no namespace left: this worker only fails
             try:
                 isolation.setns(self.own_pids, isolation.CLONE_NEWPID)
             except OSError:
                 pass
-            _tell(sock, ("setup-failed", f"a new PID namespace for the worker: {exc}"))
+            if pid > 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            for fd in (r, w):
+                if fd >= 0:
+                    os.close(fd)
+            _tell(sock, ("setup-failed", f"starting the worker: {exc}"))
             sock.close()
             return
-        if pid == 0:
-            try:
-                ctrl.close()
-                os.close(r)
-                run_direct(sock, config, base_vm, uid, w)
-            finally:
-                os._exit(0)
-        isolation.setns(self.own_pids, isolation.CLONE_NEWPID)
-        os.close(w)
-        self.starting[r] = _Child(pid, os.pidfd_open(pid), sock)
+        self.starting[r] = _Child(pid, pidfd, sock)
 
     def adopt(self, pid: int) -> None:
         """An intermediate (or preflight) child: waited for when it ends, nothing reported."""
@@ -455,14 +466,16 @@ class _Child:
         self.pid, self.pidfd, self.sock, self.said = pid, pidfd, sock, b""
 
 
-def run_direct(sock: socket.socket, config: dict, base_vm: int, uid: int | None, ready_fd: int) -> None:
-    """A worker forked straight from the fork server (PID 1 of its PID namespace): enter new
-    mount, network and IPC namespaces, build the root and the scratch folder, then confine
-    itself and serve (``run_worker``). Setup failures are written to ``ready_fd``."""
+def run_direct(sock: socket.socket, base_vm: int, uid: int | None, ready_fd: int) -> None:
+    """A worker forked straight from the fork server (PID 1 of its PID namespace): read its
+    settings and files from the parent, enter new mount, network and IPC namespaces, build the
+    root and the scratch folder, then confine itself and serve (``run_worker``). Setup
+    failures are written to ``ready_fd``."""
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
     set_process_name("dg-worker")
-    limits = isolation.Limits(**config["limits"])
     try:
+        config = recv_message(sock, trusted=True)  # from the parent: paths kept exactly
+        limits = isolation.Limits(**config["limits"])
         isolation.enter_namespaces(pid=False)
         root = isolation.build_root(python_paths(), limits)
         isolation.hide_paths(config["hide"], root)  # course files inside kept folders (e.g. a wheel install)
