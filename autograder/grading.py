@@ -172,7 +172,6 @@ class GradingPlugin:
         self.following: dict[int, int] = {}  # job key -> the key graded after it
         self.prestarted: dict[int, PendingWorker] = {}  # job key -> its first worker, started ahead
         self.direct = False  # every check is a plain function of ``submission``: call it directly
-        self.running: pytest.Item | None = None  # the check running now
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.stash[PLUGIN_KEY] = self
@@ -213,14 +212,12 @@ class GradingPlugin:
         to (no terminal, no JUnit)."""
         key = self._key(item)
         self.item_class = visibility(item)
-        self.running = item
         try:
             if self.direct and key is not None:
                 self._run_direct(item, key)
             else:
                 runtestprotocol(item, nextitem=nextitem, log=False)
         finally:
-            self.running = None
             if key is not None:
                 self.remaining[key] -= 1
                 if self.remaining[key] == 0:  # the submission's last check

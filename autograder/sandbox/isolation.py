@@ -256,7 +256,7 @@ def make_scratch(files: dict[str, bytes], uid: int | None, root: str | None, par
     return scratch
 
 
-def confine_self(limits: Limits, base_vm_bytes: int, uid: int | None, isolated: bool, scratch: str) -> None:
+def confine_self(limits: Limits, base_vm_bytes: int, uid: int | None, scratch: str) -> None:
     """Step 2 (the worker itself): limits, identity, capabilities, no_new_privs.
 
     ``uid``: the worker's own unprivileged uid (as root); None keeps this user's (inside a

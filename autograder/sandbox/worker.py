@@ -63,16 +63,7 @@ class Worker:
 
     def materialize(self, value: Any) -> Any:
         """Replace handle references inside call arguments by the objects they name."""
-        t = type(value)
-        if t is Ref:
-            return self.resolve(value)
-        if t is list:
-            return [self.materialize(v) for v in value]
-        if t is tuple:
-            return tuple(self.materialize(v) for v in value)
-        if t is dict:
-            return {k: self.materialize(v) for k, v in value.items()}
-        return value
+        return map_refs(value, self.resolve)
 
     # ------------------------------------------------------------------ requests
     def call(self, request: tuple) -> Any:
@@ -172,29 +163,11 @@ class Worker:
             return value
 
         def real(value: Any) -> Any:
-            t = type(value)
-            if t is Ref:
-                return ref(value)
-            if t is list:
-                return [real(v) for v in value]
-            if t is tuple:
-                return tuple(real(v) for v in value)
-            if t is dict:
-                return {k: real(v) for k, v in value.items()}
-            return value
+            return map_refs(value, ref)
 
         def live(value: Any) -> Any:
             """Call arguments with each reference replaced by the object it names (one pass)."""
-            t = type(value)
-            if t is Ref:
-                return self.resolve(ref(value))
-            if t is list:
-                return [live(v) for v in value]
-            if t is tuple:
-                return tuple(live(v) for v in value)
-            if t is dict:
-                return {k: live(v) for k, v in value.items()}
-            return value
+            return map_refs(value, lambda r: self.resolve(ref(r)))
 
         # Each outcome is encoded when it happens: a fetched value is a snapshot, as a fetch
         # of its own would be, even if a later call changes the object in place.
@@ -263,6 +236,20 @@ class Worker:
                     send_message(self.sock, reply)
             except (OSError, WireError):
                 return
+
+
+def map_refs(value: Any, leaf: Any) -> Any:
+    """``value`` with every ``Ref`` in it (in lists, tuples and dicts) replaced by ``leaf(ref)``."""
+    t = type(value)
+    if t is Ref:
+        return leaf(value)
+    if t is list:
+        return [map_refs(v, leaf) for v in value]
+    if t is tuple:
+        return tuple(map_refs(v, leaf) for v in value)
+    if t is dict:
+        return {k: map_refs(v, leaf) for k, v in value.items()}
+    return value
 
 
 def unit_references(module: Any) -> dict[str, list[str]]:

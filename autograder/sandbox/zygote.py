@@ -96,15 +96,10 @@ def run_intermediate(sock: socket.socket, tier: int, base_vm: int, uid: int | No
     limits = isolation.Limits(**config["limits"])
     tier = max(tier, config.get("tier", tier))  # the parent may only step down (an opted-in tier 3)
     isolated = tier == tiers.NAMESPACES
-    root = None
     try:
         if tier == tiers.PRIVILEGE_DROP and uid is None:
             raise isolation.IsolationError(0, "no unprivileged uid for the worker (see deepgrade doctor)")
-        if isolated:
-            isolation.enter_namespaces()
-            root = isolation.build_root(python_paths(), limits)
-            isolation.hide_paths(config["hide"], root)  # course files inside kept folders (e.g. a wheel install)
-        scratch = isolation.make_scratch(config["files"], uid, root, _scratch_parent)
+        root, scratch = build_world(config, limits, uid, isolated)
     except BaseException as exc:  # noqa: BLE001
         send_message(sock, ("setup-failed", str(exc)))
         return
@@ -135,6 +130,19 @@ def run_intermediate(sock: socket.socket, tier: int, base_vm: int, uid: int | No
         tiers.kill_uid(uid)
         tiers.sweep_uid(uid)
     isolation.cleanup_scratch(scratch, isolated)
+
+
+def build_world(config: dict, limits: isolation.Limits, uid: int | None, isolated: bool,
+                new_pid: bool = True) -> tuple[str | None, str]:
+    """A worker's world before it moves in: with ``isolated``, new namespaces (a new PID one for
+    its children when ``new_pid``), its root with the course hidden; then the scratch folder
+    holding its files. (root or None, scratch)."""
+    root = None
+    if isolated:
+        isolation.enter_namespaces(pid=new_pid)
+        root = isolation.build_root(python_paths(), limits)
+        isolation.hide_paths(config["hide"], root)  # course files inside kept folders (e.g. a wheel install)
+    return root, isolation.make_scratch(config["files"], uid, root, _scratch_parent)
 
 
 def set_process_name(name: str) -> None:
@@ -184,7 +192,7 @@ def run_worker(sock, limits, base_vm, uid, tier, root, scratch, hide, ready_fd) 
         output = isolation.redirect_output(scratch)
         if uid is not None:
             os.chown(output, uid, uid)
-        isolation.confine_self(limits, base_vm, uid, isolated, scratch)
+        isolation.confine_self(limits, base_vm, uid, scratch)
         if tier == tiers.PRIVILEGE_DROP:
             # Hidden only by ownership and mode here: refuse unless every hidden path is closed to us.
             exposed = tiers.exposed_paths(hide)
@@ -476,10 +484,7 @@ def run_direct(sock: socket.socket, base_vm: int, uid: int | None, ready_fd: int
     try:
         config = recv_message(sock, trusted=True)  # from the parent: paths kept exactly
         limits = isolation.Limits(**config["limits"])
-        isolation.enter_namespaces(pid=False)
-        root = isolation.build_root(python_paths(), limits)
-        isolation.hide_paths(config["hide"], root)  # course files inside kept folders (e.g. a wheel install)
-        scratch = isolation.make_scratch(config["files"], uid, root, _scratch_parent)
+        root, scratch = build_world(config, limits, uid, True, new_pid=False)
     except BaseException as exc:  # noqa: BLE001
         os.write(ready_fd, str(exc).encode()[:8000] or b"setting up the worker failed")
         return
