@@ -55,6 +55,35 @@ def test_requests_carry_refs_exactly_to_the_worker():
     assert type(back[1][0][2][0]) is Ref and back[1][0][2][0].path == ()
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("value", [
+    np.arange(6.0).reshape(2, 3), np.arange(6.0).reshape(2, 3).T, np.arange(10)[::3], np.zeros((0, 3)),
+    np.array(2.5), np.array([1 + 2j], dtype=np.complex64), np.array([True, False]), np.arange(4, dtype=">i4"),
+    _read_only(np.ones(3)), np.array([None, 1], dtype=object), np.zeros(2, dtype=[("a", "f8")]),
+    np.array(["2026-01-01"], dtype="datetime64[D]"), np.ma.masked_array([1.0, 2.0], mask=[0, 1]),
+])
+def test_request_arrays_arrive_as_numpys_own_pickling_delivers_them(value):
+    """Requests pickle plain C-ordered arrays by their buffer (cheaper than NumPy's reduction):
+    what the worker builds is what NumPy's own pickling would give it, flags included."""
+    from autograder.sandbox.wire import request_bytes
+
+    ours, numpys = pickle.loads(request_bytes([value, value])), pickle.loads(pickle.dumps([value, value], protocol=5))
+    for got, want in zip(ours, numpys, strict=True):
+        assert type(got) is type(want) and got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes() and got.strides == want.strides
+        assert (got.flags.writeable, got.flags.c_contiguous, got.flags.f_contiguous) == \
+            (want.flags.writeable, want.flags.c_contiguous, want.flags.f_contiguous)
+    assert (ours[0] is ours[1]) == (numpys[0] is numpys[1])  # one array sent twice stays one array
+    if value.dtype.kind in "biufc" and value.flags.writeable:
+        before = value.tobytes()
+        ours[0][...] = 0  # in place in the worker: its own copy, never the parent's array
+        assert value.tobytes() == before
+
+
 class FloatLiar(float):
     def __eq__(self, other):
         return True

@@ -11,6 +11,7 @@ Handle references (``Ref``) travel in the same format so results can stay in the
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
 from typing import Any
@@ -359,13 +360,40 @@ def recv_exact(sock, n: int) -> bytes:
     return b"".join(chunks)
 
 
+def _array(buffer: Any, dtype: np.dtype, shape: tuple) -> np.ndarray:
+    """Worker side of ``_reduce_array``: the array over the unpickled buffer (writable when the
+    parent's array was, as NumPy's own reduction gives it)."""
+    return np.frombuffer(buffer, dtype).reshape(shape)
+
+
+def _reduce_array(a: np.ndarray) -> tuple:
+    """A C-ordered numeric array pickled as its buffer, dtype and shape: what NumPy's protocol 5
+    reduction sends, at half its cost on both sides (requests carry hundreds of small arrays).
+    Anything else (object dtype, another memory layout) goes NumPy's way."""
+    if a.flags.c_contiguous and a.dtype.kind in "biufc":
+        return _array, (pickle.PickleBuffer(a), a.dtype, a.shape)
+    return a.__reduce_ex__(5)
+
+
+_REQUEST_REDUCERS = {np.ndarray: _reduce_array}  # exact ndarrays only: a subclass keeps its own reduction
+
+
+def request_bytes(value: Any) -> bytes:
+    """A request as ``send_request`` pickles it."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5)
+    pickler.dispatch_table = _REQUEST_REDUCERS
+    pickler.dump(value)
+    return out.getvalue()
+
+
 def send_request(sock, value: Any) -> None:
     """Parent -> worker: pickled, because the worker may trust what the parent sends.
 
     The other direction never uses pickle: the parent decodes worker replies with
     ``decode`` only.
     """
-    payload = pickle.dumps(value, protocol=5)
+    payload = request_bytes(value)
     sock.sendall(struct.pack("<Q", len(payload)) + payload)
 
 
