@@ -1,6 +1,6 @@
 """The one-round-trip graders say exactly what the step-by-step graders say.
 
-activations, initialization, normalization and residual record a check's calls in one
+activations, initialization, normalization, residual and one clipping check record a check's calls in one
 pipeline and judge the answers afterwards, falling back to the step-by-step check when the
 pipeline meets something only that check words right (autograder/graders/stepwise.py).
 Here every sample student and a set of odd submissions (wrong tuple lengths, caches that
@@ -140,7 +140,67 @@ def elu_derivative(z, alpha=1.0):
 }
 
 
-PASSING = {"cache_not_plain", "backward_returns_list", "numpy_not_np"}  # odd, but right
+# clipping: leaves_input_alone runs both its cases in one pipeline. "here": only in that
+# check's calls (max_norm 1.0, three non-zero tensors), so the checks it requires still pass.
+_HERE = """
+_cg = clip_by_global_norm
+def _here(grads, max_norm, n):
+    return max_norm == 1.0 and len(grads) == 3 and n > 0
+"""
+ODD["clipping"] = {
+    "returns_inputs_when_within": ({}, _HERE + """
+def clip_by_global_norm(grads, max_norm):
+    clipped, n = _cg(grads, max_norm)
+    return (list(grads) if n <= max_norm else clipped), n
+"""),
+    "clips_in_place": ({}, _HERE + """
+def clip_by_global_norm(grads, max_norm):
+    clipped, n = _cg(grads, max_norm)
+    if n > max_norm:
+        for g, c in zip(grads, clipped):
+            g[...] = c
+        return list(grads), n
+    return clipped, n
+"""),
+    "tuple_of_arrays": ({}, _HERE + """
+def clip_by_global_norm(grads, max_norm):
+    clipped, n = _cg(grads, max_norm)
+    return tuple(clipped), n
+"""),
+    "three_tuple_here": ({}, _HERE + """
+def clip_by_global_norm(grads, max_norm):
+    clipped, n = _cg(grads, max_norm)
+    return (clipped, n, None) if _here(grads, max_norm, n) else (clipped, n)
+"""),
+    "norm_not_plain_here": ({}, _HERE + """
+class _Norm(float):
+    pass
+def clip_by_global_norm(grads, max_norm):
+    clipped, n = _cg(grads, max_norm)
+    return (clipped, _Norm(n)) if _here(grads, max_norm, n) else (clipped, n)
+"""),
+    "lists_not_arrays_here": ({}, _HERE + """
+def clip_by_global_norm(grads, max_norm):
+    clipped, n = _cg(grads, max_norm)
+    return ([c.tolist() for c in clipped], n) if _here(grads, max_norm, n) else (clipped, n)
+"""),
+    "raises_when_within_here": ({}, _HERE + """
+def clip_by_global_norm(grads, max_norm):
+    clipped, n = _cg(grads, max_norm)
+    if _here(grads, max_norm, n) and n <= max_norm:
+        raise RuntimeError("not this one")
+    return clipped, n
+"""),
+    "exits_when_within_here": ({}, _HERE + """
+import os as _os
+def clip_by_global_norm(grads, max_norm):
+    clipped, n = _cg(grads, max_norm)
+    if _here(grads, max_norm, n) and n <= max_norm:
+        _os._exit(3)
+    return clipped, n
+"""),
+}
+PASSING = {"cache_not_plain", "backward_returns_list", "numpy_not_np", "tuple_of_arrays", "norm_not_plain_here"}  # odd, but right
 
 
 def submissions(topic: str) -> dict[str, str]:

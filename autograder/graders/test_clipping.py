@@ -8,6 +8,7 @@ from functools import cache
 import numpy as np
 import pytest
 
+from autograder.graders.stepwise import fast_or_step_by_step, run, tuple_of
 from autograder.referee import (
     Answers,
     Mistake,
@@ -320,10 +321,30 @@ def test_clip_by_global_norm_zero_gradients(submission):
 def test_clip_by_global_norm_leaves_input_alone(submission):
     """clip_by_global_norm returns new arrays and does not modify its input"""
     rng = np.random.default_rng(106)
-    for scale in (10.0, 0.01):  # clipped, and within the limit
-        grads = grad_list(rng, (scale, scale, scale))
-        # Three round trips: the inputs and the call, the unpacking (its own, for its message),
-        # then every fetch and write, judged afterwards in the order they ran.
+    cases = [(scale, grad_list(rng, (scale, scale, scale))) for scale in (10.0, 0.01)]  # clipped, and within the limit
+    fast_or_step_by_step(check_leaves_input_alone, submission, cases)
+
+
+def check_leaves_input_alone(submission, cases: list[tuple[float, list[np.ndarray]]], fast: bool) -> None:
+    """Both cases in one pipeline (``fast``): per case the inputs, the call and its whole answer,
+    then each input fetched around a write into the matching returned array; judged afterwards
+    in the order the step-by-step check fetched them. Step by step: three round trips per case
+    (the inputs and the call, the unpacking with its own message, the fetches and writes)."""
+    if fast:
+        pipe = submission.pipeline()
+        for _, grads in cases:
+            handles = [pipe.put(g) for g in grads]
+            answer = pipe.call(submission.clip_by_global_norm, handles, 1.0)
+            pipe.fetch(answer)
+            for i, g in enumerate(grads):
+                pipe.fetch(handles[i])
+                pipe.assign(answer[0][i], np.full(g.shape, 123.0))
+                pipe.fetch(handles[i])
+        values = run(pipe, whole={k * (1 + 2 * len(grads)) for k, (_, grads) in enumerate(cases)})
+        for scale, grads in cases:
+            judge_left_alone(scale, grads, tuple_of(next(values), 2)[0], lambda: next(values))
+        return
+    for scale, grads in cases:
         pipe = submission.pipeline()
         handles = [pipe.put(g) for g in grads]
         answer = pipe.call(submission.clip_by_global_norm, handles, 1.0)
@@ -336,18 +357,24 @@ def test_clip_by_global_norm_leaves_input_alone(submission):
             pipe.assign(result[i], np.full(g.shape, 123.0))
             pipe.fetch(handles[i])
         answers = Answers(pipe)
-        expected, _ = ref.clip_by_global_norm(grads, 1.0)
-        got = fetch_list(answers.next(), len(grads), "clip_by_global_norm (its first value)")
-        for i in range(len(grads)):
-            expect_close(got[i], expected[i], name=f"clipped[{i}]", rtol=RTOL,
-                         hint="this check needs correct clipped values first (see the other clip_by_global_norm checks).")
-        for i, g in enumerate(grads):
-            if not np.array_equal(answers.next(), g):
-                raise Mistake(f"clip_by_global_norm modified grads[{i}] in place (g *= scale?). The caller still "
-                              "holds those arrays; return new ones (g * scale).")
-            if not np.array_equal(answers.next(), g):
-                raise Mistake(f"clip_by_global_norm returned grads[{i}] itself when the norm was "
-                              f"{'above' if scale > 1 else 'within'} the limit: return new arrays (g.copy()).")
+        judge_left_alone(scale, grads, answers.next(), answers.next)
+
+
+def judge_left_alone(scale: float, grads: list[np.ndarray], clipped, next_value) -> None:
+    """The clipped values first, then each input as fetched before and after the write into its result."""
+    expected, _ = ref.clip_by_global_norm(grads, 1.0)
+    got = as_list(clipped, len(grads), "clip_by_global_norm (its first value)")
+    for i in range(len(grads)):
+        expect_close(got[i], expected[i], name=f"clipped[{i}]", rtol=RTOL,
+                     hint="this check needs correct clipped values first (see the other clip_by_global_norm checks).")
+    for i, g in enumerate(grads):
+        if not np.array_equal(next_value(), g):
+            raise Mistake(f"clip_by_global_norm modified grads[{i}] in place (g *= scale?). The caller still "
+                          "holds those arrays; return new ones (g * scale).")
+        if not np.array_equal(next_value(), g):
+            raise Mistake(f"clip_by_global_norm returned grads[{i}] itself when the norm was "
+                          f"{'above' if scale > 1 else 'within'} the limit: "
+                          "return new arrays (g.copy()).")
 
 
 # ------------------------------------------------------------------------------ adaptive clipper
