@@ -228,3 +228,51 @@ def test_md_code_fence_outgrows_any_backtick_run():
     assert block.splitlines()[0] == "  `````text" and block.splitlines()[-1] == "  `````"
     assert all(line.startswith("  ") for line in block.splitlines())
     assert md_text("[x](y) <b> a_b (c)") == "\\[x\\](y) \\<b\\> a\\_b (c)"
+
+
+def _output_requests(monkeypatch, source: str) -> tuple[SubmissionResult, int]:
+    """Grade ``source`` as activations; the result and how many output requests the worker got."""
+    from autograder.sandbox import proxy
+
+    asked = []
+    request = proxy.Connection.request
+
+    def counting(conn, message, *args, **kwargs):
+        if message[0] == "output":
+            asked.append(message)
+        return request(conn, message, *args, **kwargs)
+
+    monkeypatch.setattr(proxy.Connection, "request", counting)
+    return grade_jobs([Job("quiet", "activations", {"activations.py": source.encode()})], workers=1)[0], len(asked)
+
+
+def test_printed_output_is_asked_for_only_when_the_worker_may_have_printed(monkeypatch):
+    # A pipeline's reply says how much the worker has printed: with nothing new, the parent
+    # does not ask (one round trip per check saved), and what is printed is still shown.
+    quiet, asked = _output_requests(monkeypatch, reference_source("activations"))
+    assert quiet.score == 100 and asked == 0
+    chatty, asked = _output_requests(monkeypatch, SNOOP)
+    assert asked > 0 and "100.0001" in chatty.check("diagnose_gradients_boundaries").output
+    # Streams the student replaced are never flushed by the worker on its own (that would run
+    # student code outside any limit): the parent asks, under its time limit, and shows it.
+    replaced = reference_source("activations") + '''
+import sys as _sys
+class _Stream:
+    def __init__(self, inner):
+        self.inner, self.kept = inner, []
+    def write(self, text):
+        self.kept.append(text)
+        return len(text)
+    def flush(self):
+        self.inner.write("".join(self.kept))
+        self.inner.flush()
+        self.kept = []
+_sys.stdout = _Stream(_sys.stdout)
+_diagnose = diagnose_gradients
+def diagnose_gradients(grad_norms, *args, **kwargs):
+    print("BUFFERED", list(grad_norms))
+    return _diagnose(grad_norms, *args, **kwargs)
+'''
+    result, asked = _output_requests(monkeypatch, replaced)
+    shown = result.check("diagnose_gradients_boundaries").output
+    assert asked > 0 and "BUFFERED" in shown and "100.0001" in shown

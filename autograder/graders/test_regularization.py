@@ -678,7 +678,9 @@ def train(submission, name: str, seed: int, again: bool = False) -> dict:
 def run_training(submission, data: tuple, seed: int) -> dict:
     """Call train_vh_classifier and check the result's layout; returns plain data."""
     X_train, y_train, X_val, y_val = data[:4]
-    got = submission.train_vh_classifier(*fresh((X_train, y_train, X_val, y_val)), submission.rng(seed)).fetch()
+    pipe = submission.pipeline()  # the generator, the training and its answer: one round trip
+    pipe.fetch(pipe.call(submission.train_vh_classifier, *fresh((X_train, y_train, X_val, y_val)), pipe.rng(seed)))
+    got = pipe.run()[0]
     name = "train_vh_classifier(...)"
     if type(got) is not dict:
         raise Mistake(f"{name} should return a dict with keys 'weights', 'train_losses', 'val_losses', "

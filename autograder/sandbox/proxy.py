@@ -533,6 +533,7 @@ class Submission:
     _requests: int = field(default=0, repr=False)  # requests sent; invalidates eagerly returned values
     _import_end: int = field(default=0, repr=False)  # output offsets in the live worker: end of import
     _taken: int = field(default=0, repr=False)  # ... and end of what take_output returned
+    _printed: tuple | None = field(default=None, repr=False)  # (connection, request count, bytes printed)
     call_limits: CallLimits | None = field(default=None, repr=False)  # per-function CPU limits (calibration)
     timings: dict[str, float] | None = field(default=None, repr=False)  # records each function's slowest call
     prestarted: PendingWorker | None = field(default=None, repr=False)  # its first worker, started ahead
@@ -754,9 +755,20 @@ class Submission:
         return self._read_output(0, self._import_end)[0] if self._import_end else ""
 
     def take_output(self) -> str:
-        """What the live worker printed after its import and the previous ``take_output``."""
+        """What the live worker printed after its import and the previous ``take_output``
+        (no request when its last reply said nothing was printed since: see ``_printed_so_far``)."""
+        known = self._printed
+        if known is not None and known[0] is self._conn and known[1] == self._requests and known[2] <= self._taken:
+            return ""
         text, self._taken = self._read_output(self._taken, None)
         return text
+
+    def _printed_so_far(self, printed: Any) -> None:
+        """Remember what the live worker's last reply says it has printed (bytes), valid until the
+        next request: no student code runs in between, so an output request would read nothing
+        new when it is no more than what was taken. A worker that understates it only hides
+        its own printing; None (its streams replaced) means ask."""
+        self._printed = (self._conn, self._requests, printed) if type(printed) is int and printed >= 0 else None
 
     def _read_output(self, start: int, end: int | None) -> tuple[str, int]:
         """Printed text between two offsets of the live worker's output; never starts a worker,
@@ -963,10 +975,14 @@ class Pipeline:
         step_cpu, step_wall, limits = self._step_limits()
         timed = sub.timings is not None  # calibration: the worker says how long each call took
         try:
-            outcomes = sub.request(("batch", self.ops, step_cpu, step_wall, timed), self._calls_label, strike=strike,
-                                   calls=calls, limits=limits)
+            reply = sub.request(("batch", self.ops, step_cpu, step_wall, timed), self._calls_label, strike=strike,
+                                calls=calls, limits=limits)
+            if type(reply) is not tuple or len(reply) != 3:
+                raise WorkerCrashed(f"{self._where(first)}: unexpected reply from the worker")
+            outcomes, durations, printed = reply
+            sub._printed_so_far(printed)
             if timed:
-                outcomes = self._record(outcomes)
+                outcomes = self._record(outcomes, durations)
         except _StepFailed as failed:
             if not 0 <= failed.step < len(self.ops) or not failed.reply \
                     or failed.reply[0] not in ("error", "refused", "timeout") or len(failed.outcomes) != failed.step:
@@ -1004,14 +1020,12 @@ class Pipeline:
                 values.append(got)
         return values
 
-    def _record(self, reply: Any) -> Any:
+    def _record(self, outcomes: Any, durations: Any) -> Any:
         """Calibration: each call's time (from the reference's or slow solution's own worker)
         as its function's and its ``call_key``'s; the outcomes."""
         sub = self.sub
-        if type(reply) is not tuple or len(reply) != 2 or type(reply[1]) is not list \
-                or len(reply[1]) != len(self.ops) or any(type(t) is not float for t in reply[1]):
-            return reply  # the shape check in run() says what is wrong
-        outcomes, durations = reply
+        if type(durations) is not list or len(durations) != len(self.ops) or any(type(t) is not float for t in durations):
+            return None  # the shape check in run() says what is wrong
         for op, made, took in zip(self.ops, self.made, durations, strict=True):
             if op[0] == "call":
                 sub.record_call(made._origin, took)

@@ -44,6 +44,19 @@ class Worker:
         self.output_path = output_path
         self.objects: dict[int, Any] = {}
         self.next_id = 1
+        self.streams = (sys.stdout, sys.stderr)  # the worker's own, before any student code
+
+    def printed(self) -> int | None:
+        """Bytes printed so far, or None when the student replaced sys.stdout or sys.stderr
+        (flushing theirs would run their code) or the size cannot be read."""
+        if not self.output_path or sys.stdout is not self.streams[0] or sys.stderr is not self.streams[1]:
+            return None
+        try:
+            for stream in self.streams:
+                stream.flush()
+            return os.stat(self.output_path).st_size
+        except (OSError, ValueError):
+            return None
 
     # ------------------------------------------------------------------ object store
     def store(self, obj: Any) -> int:
@@ -145,11 +158,13 @@ class Worker:
         whole batch.
 
         A ``Ref`` whose handle is ``PLACEHOLDER + i`` names what operation ``i`` produced.
-        Reply: ``("ok", outcomes)`` (a tuple) with a handle id per call/put, a value per fetch and None
-        per assign; or ``("step", i, reply, outcomes)``: operation ``i`` failed with ``reply`` (an
-        "error" or "refused" reply, as a single request would give), nothing after it ran, and
-        ``outcomes`` are those of the operations before it. ``timed`` (calibration, on the
-        reference or the slow solution): the "ok" reply also carries each operation's seconds.
+        Reply: ``("ok", outcomes, seconds, printed)``: ``outcomes`` (a tuple) with a handle id per
+        call/put, a value per fetch and None per assign; ``seconds``, each operation's, when
+        ``timed`` (calibration, on the reference or the slow solution), else None; ``printed``, the
+        bytes printed so far (``printed()``), so the parent need not ask when nothing was. Or
+        ``("step", i, reply, outcomes)``: operation ``i`` failed with ``reply`` (an "error" or
+        "refused" reply, as a single request would give), nothing after it ran, and ``outcomes``
+        are those of the operations before it.
         """
         made: list[int | None] = []  # handle id each operation produced
 
@@ -212,9 +227,8 @@ class Worker:
                     return failed(i, reply)
                 made.append(reply[1] if kind != "assign" else None)
                 outcomes.append(encode(made[-1]))
-        if timed:
-            return encode_encoded_tuple([encode("ok"), encode_encoded_tuple(outcomes), encode(durations)])
-        return encode_encoded_tuple([encode("ok"), encode_encoded_tuple(outcomes)])
+        return encode_encoded_tuple([encode("ok"), encode_encoded_tuple(outcomes), encode(durations if timed else None),
+                                     encode(self.printed())])
 
     def serve(self) -> None:
         while True:
