@@ -10,13 +10,11 @@ from __future__ import annotations
 import os
 import sys
 
+from autograder import one_blas_thread
 from autograder.prestart import PROGRAMS, start_early_for
 
 if os.path.basename(sys.argv[0]) in PROGRAMS:  # the deepgrade program (not a test runner importing this)
-    # One BLAS thread, set before NumPy loads: OpenBLAS starting a thread per core costs ~45 ms
-    # of CPU and buys nothing on the small arrays graded (the sandbox's workers have one too).
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, "1")
+    one_blas_thread()  # before NumPy loads
     start_early_for(sys.argv)  # `deepgrade grade` of one submission: the fork server starts now
 
 import functools

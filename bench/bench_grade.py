@@ -28,6 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from autograder import one_blas_thread  # noqa: E402
+
+one_blas_thread()  # as `deepgrade grade` runs, before NumPy loads
+
 from autograder.demo import make_class  # noqa: E402
 from autograder.grading import available_topics, grade_jobs, jobs_for_folder  # noqa: E402
 from autograder.sandbox import proxy  # noqa: E402

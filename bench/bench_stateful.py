@@ -25,6 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from autograder import one_blas_thread  # noqa: E402
+
+one_blas_thread()  # as `deepgrade grade` runs, before NumPy loads
+
 
 from autograder.grading import GradingPlugin, Job, run_session  # noqa: E402
 from autograder.sandbox import proxy  # noqa: E402
