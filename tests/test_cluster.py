@@ -129,6 +129,20 @@ def test_cluster_grades_the_sample_class_exactly_as_local_grading(cluster, sampl
     assert comparable(results, local_results) == comparable(local_results, results)
 
 
+def test_workers_grade_with_one_blas_thread(cluster, sample_jobs):
+    # `dask worker` loads NumPy (and OpenBLAS's thread per core) before deepgrade runs; the
+    # sandbox plugin limits it, so idle BLAS threads do not spin on the sandbox workers' cores.
+    from threadpoolctl import threadpool_info
+
+    grade_on_cluster(sample_jobs[:1], cluster.settings(), OPTIONS)  # the plugin is set up
+    client = distributed.Client(cluster.address, set_as_default=False)
+    try:
+        threads = client.run(lambda: sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}))
+    finally:
+        client.close()
+    assert threads and all(t == [1] for t in threads.values()), threads
+
+
 def test_a_worker_killed_mid_batch_still_gives_every_result_once(cluster, sample_jobs, local_results):
     killed = threading.Event()
     client = distributed.Client(cluster.address, set_as_default=False)

@@ -51,6 +51,7 @@ class SandboxPlugin(WorkerPlugin):
     def setup(self, worker: Any = None) -> None:
         from autograder.sandbox import Limits, Sandbox
 
+        one_blas_thread_now()
         try:
             sandbox = Sandbox(Limits())
             # Tier 2 hides the installed references and graders by mode only: check them now, as a
@@ -64,6 +65,18 @@ class SandboxPlugin(WorkerPlugin):
         sandbox, _state["sandbox"] = _state["sandbox"], None
         if sandbox is not None:
             sandbox.close()
+
+
+def one_blas_thread_now() -> None:
+    """One BLAS thread in this worker process, as ``deepgrade`` grades (``autograder.one_blas_thread``).
+    `dask worker` loaded NumPy before any of our code ran, so the environment is too late here:
+    threadpoolctl sets the loaded libraries' own limit. Without it, OpenBLAS's idle threads spin
+    on the cores the sandbox workers need after every matrix product the graders compute."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an older [cluster] install: slower, never wrong
+        return
+    threadpool_limits(1)
 
 
 def worker_status() -> dict:
