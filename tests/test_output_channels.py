@@ -276,3 +276,20 @@ def diagnose_gradients(grad_norms, *args, **kwargs):
     result, asked = _output_requests(monkeypatch, replaced)
     shown = result.check("diagnose_gradients_boundaries").output
     assert asked > 0 and "BUFFERED" in shown and "100.0001" in shown
+
+
+def test_a_flush_the_student_replaced_costs_nothing_but_its_own_output_time(monkeypatch):
+    # sys.stdout stays the worker's own object but its flush is the student's (and slow): the
+    # worker must not run it after each batch (outside every call's limit); asked for under the
+    # output request's own limit, as before, it costs no point.
+    slow_flush = reference_source("activations") + """
+import sys as _sys, time as _time
+def _flush():
+    end = _time.process_time() + 0.3
+    while _time.process_time() < end:
+        pass
+_sys.stdout.flush = _flush
+"""
+    result, asked = _output_requests(monkeypatch, slow_flush)
+    assert result.score == 100, result.failures_text()
+    assert asked > 0  # the worker said it could not tell; the parent asked

@@ -84,6 +84,52 @@ def test_request_arrays_arrive_as_numpys_own_pickling_delivers_them(value):
         assert value.tobytes() == before
 
 
+def test_a_batch_reply_is_joined_once_however_it_nests():
+    """A pipeline's reply nests its outcomes in a tuple: joined in one copy, so the worker (its
+    memory limited) never holds a large fetched value three times over."""
+    import tracemalloc
+
+    from autograder.sandbox.wire import encode_encoded_tuple
+
+    assert decode(encode_encoded_tuple([encode("ok"), [encode(1), encode((2, 3))], encode(None)])) == \
+        ("ok", (1, (2, 3)), None)
+    big = encode(np.zeros(2_000_000))  # 16 MB
+    tracemalloc.start()
+    try:
+        reply = encode_encoded_tuple([encode("ok"), [big], encode(None), encode(7)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert decode(reply)[1][0].shape == (2_000_000,)
+    assert peak < 1.5 * len(big)  # the reply itself, not an inner tuple's copy as well
+
+
+def test_the_worker_flushes_only_streams_no_student_code_can_run_in():
+    """A batch's reply says how much was printed after flushing the worker's own streams: never
+    when a layer's method was replaced on the object (flushing would run student code outside
+    any limit), nor for other stream types."""
+    import io
+
+    from autograder.sandbox.worker import untouched
+
+    def stack():
+        stream = io.TextIOWrapper(io.BufferedWriter(io.FileIO(os.open(os.devnull, os.O_WRONLY), "w")))
+        stream.mode = "w"  # as the interpreter's own streams have
+        return stream
+
+    assert untouched(stack())
+    text = stack()
+    text.flush = lambda: None
+    buffered = stack()
+    buffered.buffer.flush = lambda: None
+    raw = stack()
+    raw.buffer.raw.write = lambda data: len(data)
+    other = stack()
+    other.__dict__["mode"] = 1
+    other.__dict__["errors2"] = 1
+    assert not any(untouched(s) for s in (text, buffered, raw, other, io.StringIO()))
+
+
 class FloatLiar(float):
     def __eq__(self, other):
         return True

@@ -94,10 +94,18 @@ def encode(value: Any) -> bytes:
     return data
 
 
-def encode_encoded_tuple(parts: list[bytes]) -> bytes:
+def encode_encoded_tuple(parts: list[bytes | list[bytes]]) -> bytes:
     """The encoding of a tuple whose items' encodings are ``parts`` (so items can be encoded
-    early, as a snapshot, and sent together later)."""
-    data = b"".join([b"t", struct.pack("<I", len(parts)), *parts])  # one copy of the (possibly large) parts
+    early, as a snapshot, and sent together later). An item given as a list of encodings is
+    itself such a tuple: nested, but joined with the rest in one copy, so a large reply never
+    exists twice over in the worker (its memory is limited)."""
+    flat: list[bytes] = [b"t", _U32.pack(len(parts))]
+    for part in parts:
+        if type(part) is list:
+            flat += [b"t", _U32.pack(len(part)), *part]
+        else:
+            flat.append(part)
+    data = b"".join(flat)
     if len(data) > MAX_MESSAGE:
         raise WireError(f"value too large to transfer ({len(data)} bytes)")
     return data

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _signal  # the signal module without its enum wrappers (see StepTimers)
 import importlib
+import io
 import os
 import struct
 import sys
@@ -47,13 +48,15 @@ class Worker:
         self.streams = (sys.stdout, sys.stderr)  # the worker's own, before any student code
 
     def printed(self) -> int | None:
-        """Bytes printed so far, or None when the student replaced sys.stdout or sys.stderr
-        (flushing theirs would run their code) or the size cannot be read."""
-        if not self.output_path or sys.stdout is not self.streams[0] or sys.stderr is not self.streams[1]:
+        """Bytes printed so far, or None when flushing the streams could run student code (they
+        replaced sys.stdout or sys.stderr, or a method of one of its layers) or the size cannot
+        be read. Only then does the parent have to ask (``output``, under its own time limit)."""
+        if not self.output_path or sys.stdout is not self.streams[0] or sys.stderr is not self.streams[1] \
+                or not all(map(untouched, self.streams)):
             return None
         try:
             for stream in self.streams:
-                stream.flush()
+                io.TextIOWrapper.flush(stream)
             return os.stat(self.output_path).st_size
         except (OSError, ValueError):
             return None
@@ -189,7 +192,7 @@ class Worker:
         outcomes: list[bytes] = []
 
         def failed(i: int, reply: tuple) -> bytes:
-            return encode_encoded_tuple([encode("step"), encode(i), encode(reply), encode_encoded_tuple(outcomes)])
+            return encode_encoded_tuple([encode("step"), encode(i), encode(reply), outcomes])
 
         durations = [0.0] * len(ops)
         timers = StepTimers(step_cpu, step_wall)
@@ -227,7 +230,7 @@ class Worker:
                     return failed(i, reply)
                 made.append(reply[1] if kind != "assign" else None)
                 outcomes.append(encode(made[-1]))
-        return encode_encoded_tuple([encode("ok"), encode_encoded_tuple(outcomes), encode(durations if timed else None),
+        return encode_encoded_tuple([encode("ok"), outcomes, encode(durations if timed else None),
                                      encode(self.printed())])
 
     def serve(self) -> None:
@@ -250,6 +253,26 @@ class Worker:
                     send_message(self.sock, reply)
             except (OSError, WireError):
                 return
+
+
+_IO_OWN = frozenset({"mode", "name"})  # what the io module itself keeps in a stream's __dict__
+
+
+def untouched(stream: Any) -> bool:
+    """Is ``stream`` the standard text-over-binary file stack, with no method replaced on any of
+    its layers? Flushing it then runs none of the student's code (``flush`` and ``write`` are
+    looked up on each layer). Reads members and instance dicts only, never attributes a
+    student could have made into code."""
+    layer = stream
+    while layer is not None:
+        kind = type(layer)
+        if kind not in (io.TextIOWrapper, io.BufferedWriter, io.FileIO):
+            return False
+        own = getattr(layer, "__dict__", None)
+        if own is not None and (type(own) is not dict or not all(type(k) is str and k in _IO_OWN for k in own)):
+            return False  # (exact dict and str keys first: a subclass's __iter__ or __hash__ is student code)
+        layer = layer.buffer if kind is io.TextIOWrapper else layer.raw if kind is io.BufferedWriter else None
+    return True
 
 
 def map_refs(value: Any, leaf: Any) -> Any:
