@@ -29,7 +29,6 @@ from autograder import one_blas_thread  # noqa: E402
 
 one_blas_thread()  # as `deepgrade grade` runs, before NumPy loads
 
-
 from autograder.grading import GradingPlugin, Job, run_session  # noqa: E402
 from autograder.sandbox import proxy  # noqa: E402
 
